@@ -1,0 +1,155 @@
+"""Studio settings: every knob is an environment variable with an embedded default.
+
+With nothing set, Studio runs on SQLite and local disk under ``STUDIO_DATA_DIR`` (``./var``) with Celery on a
+SQLite broker, so a fresh checkout starts with one command. ``DATABASE_URL``, ``CELERY_BROKER_URL``/``REDIS_URL`` and
+an ``s3://`` ``STUDIO_ARTIFACT_ROOT`` move it onto PostgreSQL, Redis and S3-compatible storage.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+DATA_DIR = Path(os.environ.get("STUDIO_DATA_DIR", BASE_DIR / "var")).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key() -> str:
+    # A stable key per data directory, so sessions survive restarts without anyone configuring one.
+    if key := os.environ.get("STUDIO_SECRET_KEY"):
+        return key
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = _env_bool("STUDIO_DEBUG", False)
+STUDIO_AUTH = _env_bool("STUDIO_AUTH", False)
+STUDIO_HOST = os.environ.get("STUDIO_HOST", "127.0.0.1")
+STUDIO_PORT = int(os.environ.get("STUDIO_PORT", "5000"))
+ALLOWED_HOSTS = [h.strip() for h in os.environ.get("STUDIO_ALLOWED_HOSTS", "*").split(",") if h.strip()]
+
+STUDIO_ARTIFACT_ROOT = os.environ.get("STUDIO_ARTIFACT_ROOT", str(DATA_DIR / "artifacts"))
+# Endpoint of an S3-compatible server (MinIO, Ceph, moto); empty means AWS itself.
+STUDIO_S3_ENDPOINT_URL = os.environ.get("STUDIO_S3_ENDPOINT_URL") or os.environ.get("MLFLOW_S3_ENDPOINT_URL") or None
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "studio",
+    "tracking",
+    "registry",
+    "deployments",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "studio.urls"
+WSGI_APPLICATION = "studio.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _database() -> dict:
+    url = os.environ.get("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'studio.sqlite3'}"
+    config = dj_database_url.parse(url, conn_max_age=600, conn_health_checks=True)
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        # WAL lets readers run beside the one writer of several web processes and the worker; IMMEDIATE
+        # transactions take the write lock up front, so two writers queue instead of failing with "locked".
+        config["OPTIONS"] = {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-64000;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 30,
+        }
+        config["CONN_HEALTH_CHECKS"] = False
+        config["TEST"] = {"NAME": str(DATA_DIR / "test-studio.sqlite3")}
+    return config
+
+
+DATABASES = {"default": _database()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "staticfiles"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+WHITENOISE_USE_FINDERS = True
+
+# Artifact uploads stream to the store; the request body is never held whole in memory.
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("STUDIO_MAX_REQUEST_BYTES", str(64 * 1024 * 1024)))
+
+# Celery: a broker that needs no server by default (SQLite through kombu's SQLAlchemy transport).
+_redis_url = os.environ.get("REDIS_URL")
+CELERY_BROKER_URL = (
+    os.environ.get("CELERY_BROKER_URL") or _redis_url or f"sqla+sqlite:///{DATA_DIR / 'celery-broker.sqlite3'}"
+)
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or (
+    CELERY_BROKER_URL
+    if CELERY_BROKER_URL.startswith("redis")
+    else f"db+sqlite:///{DATA_DIR / 'celery-results.sqlite3'}"
+)
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("STUDIO_LOG_LEVEL", "WARNING")},
+}

@@ -1,0 +1,22 @@
+"""Root URLs: the MLflow protocol under both of MLflow's prefixes, probes, and the pages."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path, re_path
+
+from studio import views
+from studio.api import endpoint_not_found
+
+urlpatterns = [
+    path("health", views.health),
+    path("version", views.version),
+    path("api/3.0/mlflow/server-info", views.server_info),
+    path("ajax-api/3.0/mlflow/server-info", views.server_info),
+    path("api/2.0/mlflow/", include(("tracking.api.urls", "tracking-api"), namespace="tracking-api")),
+    path("ajax-api/2.0/mlflow/", include(("tracking.api.urls", "tracking-api"), namespace="tracking-ajax-api")),
+    path("admin/", admin.site.urls),
+    path("", views.home, name="home"),
+    # Unknown API paths answer MLflow's JSON ENDPOINT_NOT_FOUND, never an HTML page.
+    re_path(r"^(?:ajax-)?api/.*$", endpoint_not_found),
+]

@@ -1,0 +1,39 @@
+"""Probes (``/health``, ``/version``), ``server-info``, and the start page."""
+
+from __future__ import annotations
+
+import mlflow
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from studio.api import api_view
+
+
+def health(request: HttpRequest) -> HttpResponse:
+    """MLflow's liveness probe: 200 ``OK``."""
+    return HttpResponse("OK", content_type="text/plain")
+
+
+def version(request: HttpRequest) -> HttpResponse:
+    """The MLflow version Studio speaks."""
+    return HttpResponse(mlflow.__version__, content_type="text/plain")
+
+
+@api_view("GET")
+def server_info(request: HttpRequest, args: object) -> dict:
+    """Capabilities the 3.x client asks for once per process; Studio proxies artifacts with plain PUT/GET."""
+    return {
+        "store_type": "SqlStore",
+        "artifact_serving_enabled": True,
+        "multipart_uploads_enabled": False,
+        "multipart_downloads_enabled": False,
+        "artifacts_presigned_only": False,
+        "workspaces_enabled": False,
+        "tracking_auth": "basic" if settings.STUDIO_AUTH else "none",
+    }
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    """The start page: what this server is and how to point the ``mlflow`` client at it."""
+    return render(request, "studio/home.html", {"tracking_uri": request.build_absolute_uri("/").rstrip("/")})

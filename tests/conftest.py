@@ -1,0 +1,85 @@
+"""Shared fixtures: an API client speaking MLflow's JSON, and the real ``mlflow`` client against a live Studio."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import mlflow
+import orjson
+import pytest
+from django.test import Client
+from mlflow.tracking import MlflowClient
+
+
+@pytest.fixture(autouse=True)
+def _artifact_root(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Each test writes artifacts into a directory of its own."""
+    settings.STUDIO_ARTIFACT_ROOT = str(tmp_path_factory.mktemp("artifacts"))
+
+
+class ApiClient:
+    """Django's test client with MLflow's conventions: JSON bodies, query strings for GET, parsed replies."""
+
+    def __init__(self, prefix: str = "/api/2.0/mlflow/") -> None:
+        self.client = Client()
+        self.prefix = prefix
+
+    def call(self, method: str, endpoint: str, payload: dict | None = None, status: int = 200) -> dict:
+        url = self.prefix + endpoint
+        if method == "GET":
+            response = self.client.get(url, payload or {})
+        else:
+            response = getattr(self.client, method.lower())(
+                url, orjson.dumps(payload or {}), content_type="application/json"
+            )
+        assert response.status_code == status, (response.status_code, response.content[:500])
+        return orjson.loads(response.content) if response.content else {}
+
+    def get(self, endpoint: str, payload: dict | None = None, status: int = 200) -> dict:
+        return self.call("GET", endpoint, payload, status)
+
+    def post(self, endpoint: str, payload: dict | None = None, status: int = 200) -> dict:
+        return self.call("POST", endpoint, payload, status)
+
+    def error(self, method: str, endpoint: str, payload: dict | None, status: int, error_code: str) -> str:
+        """Assert MLflow's error envelope and return the message."""
+        body = self.call(method, endpoint, payload, status)
+        assert body["error_code"] == error_code, body
+        return body["message"]
+
+
+@pytest.fixture
+def api(db: None) -> ApiClient:
+    return ApiClient()
+
+
+@pytest.fixture
+def experiment_id(api: ApiClient) -> str:
+    return api.post("experiments/create", {"name": "exp"})["experiment_id"]
+
+
+@pytest.fixture
+def run_id(api: ApiClient, experiment_id: str) -> str:
+    return api.post("runs/create", {"experiment_id": experiment_id, "run_name": "r"})["run"]["info"]["run_id"]
+
+
+@pytest.fixture
+def tracking_uri(live_server: Any) -> Iterator[str]:
+    """A live Studio (Django's threaded live server on the test database) as the ``mlflow`` tracking URI."""
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    # Fail fast: the client's default is 7 retries with exponential backoff.
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+    mlflow.set_tracking_uri(live_server.url)
+    yield live_server.url
+    while mlflow.active_run():
+        mlflow.end_run()
+    mlflow.set_tracking_uri(previous or "")
+    mlflow.set_experiment  # noqa: B018 - keep the module imported; experiment state is per tracking URI
+    os.environ.pop("MLFLOW_HTTP_REQUEST_MAX_RETRIES", None)
+
+
+@pytest.fixture
+def mlflow_client(tracking_uri: str) -> MlflowClient:
+    return MlflowClient(tracking_uri)

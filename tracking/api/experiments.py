@@ -1,0 +1,86 @@
+"""Experiment endpoints of MLflow's tracking API."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+from django.urls import path
+
+from studio.api import Args, api_view
+from tracking.api.serializers import experiment_to_wire
+from tracking.store import experiments as store
+
+
+def _tags(args: Args) -> list[tuple[str, str]]:
+    tags = []
+    for i, item in enumerate(args.list("tags")):
+        tag = args.sub(item, f"tags[{i}]")
+        tags.append((tag.str("key", required=True), tag.str("value", default="")))
+    return tags
+
+
+@api_view("POST")
+def CreateExperimentApi(request: HttpRequest, args: Args) -> dict:
+    experiment_id = store.create_experiment(
+        name=args.str("name", required=True), artifact_location=args.str("artifact_location"), tags=_tags(args)
+    )
+    return {"experiment_id": str(experiment_id)}
+
+
+@api_view("GET")
+def GetExperimentApi(request: HttpRequest, args: Args) -> dict:
+    return {"experiment": experiment_to_wire(store.get_experiment(args.str("experiment_id", required=True)))}
+
+
+@api_view("GET")
+def GetExperimentByNameApi(request: HttpRequest, args: Args) -> dict:
+    return {"experiment": experiment_to_wire(store.get_experiment_by_name(args.str("experiment_name", required=True)))}
+
+
+@api_view("POST")
+def UpdateExperimentApi(request: HttpRequest, args: Args) -> dict:
+    store.rename_experiment(
+        experiment_id=args.str("experiment_id", required=True), new_name=args.str("new_name", required=True)
+    )
+    return {}
+
+
+@api_view("POST")
+def DeleteExperimentApi(request: HttpRequest, args: Args) -> dict:
+    store.delete_experiment(experiment_id=args.str("experiment_id", required=True))
+    return {}
+
+
+@api_view("POST")
+def RestoreExperimentApi(request: HttpRequest, args: Args) -> dict:
+    store.restore_experiment(experiment_id=args.str("experiment_id", required=True))
+    return {}
+
+
+@api_view("POST")
+def SetExperimentTagApi(request: HttpRequest, args: Args) -> dict:
+    store.set_experiment_tag(
+        experiment_id=args.str("experiment_id", required=True),
+        key=args.str("key", required=True),
+        value=args.str("value", required=True),
+    )
+    return {}
+
+
+@api_view("POST")
+def DeleteExperimentTagApi(request: HttpRequest, args: Args) -> dict:
+    store.delete_experiment_tag(
+        experiment_id=args.str("experiment_id", required=True), key=args.str("key", required=True)
+    )
+    return {}
+
+
+urlpatterns = [
+    path("experiments/create", CreateExperimentApi),
+    path("experiments/get", GetExperimentApi),
+    path("experiments/get-by-name", GetExperimentByNameApi),
+    path("experiments/update", UpdateExperimentApi),
+    path("experiments/delete", DeleteExperimentApi),
+    path("experiments/restore", RestoreExperimentApi),
+    path("experiments/set-experiment-tag", SetExperimentTagApi),
+    path("experiments/delete-experiment-tag", DeleteExperimentTagApi),
+]
