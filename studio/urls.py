@@ -15,6 +15,15 @@ urlpatterns = [
     path("ajax-api/3.0/mlflow/server-info", views.server_info),
     path("api/2.0/mlflow/", include(("tracking.api.urls", "tracking-api"), namespace="tracking-api")),
     path("ajax-api/2.0/mlflow/", include(("tracking.api.urls", "tracking-api"), namespace="tracking-ajax-api")),
+    path(
+        "api/2.0/mlflow-artifacts/", include(("tracking.api.artifact_urls", "artifacts-api"), namespace="artifacts-api")
+    ),
+    path(
+        "ajax-api/2.0/mlflow-artifacts/",
+        include(("tracking.api.artifact_urls", "artifacts-api"), namespace="artifacts-ajax-api"),
+    ),
+    path("api/2.0/studio/", include(("tracking.api.studio_urls", "studio-api"), namespace="studio-api")),
+    path("ajax-api/2.0/studio/", include(("tracking.api.studio_urls", "studio-api"), namespace="studio-ajax-api")),
     path("admin/", admin.site.urls),
     path("", views.home, name="home"),
     # Unknown API paths answer MLflow's JSON ENDPOINT_NOT_FOUND, never an HTML page.
