@@ -34,14 +34,14 @@ def _metric(args: Args, path: str) -> MetricIn:
 
 @api_view("POST")
 def CreateRunApi(request: HttpRequest, args: Args) -> dict:
-    run = store.create_run(
+    run, data = store.create_run(
         experiment_id=args.str("experiment_id", default="0"),
         user_id=args.str("user_id", default=""),
         start_time=args.int("start_time"),
         run_name=args.str("run_name"),
         tags=_key_values(args, "tags"),
     )
-    return {"run": run_to_wire(run, store.load_run_data([run.run_uuid])[run.run_uuid])}
+    return {"run": run_to_wire(run, data)}
 
 
 @api_view("GET")

@@ -13,13 +13,14 @@ DEFAULT_EXPERIMENT_ID = 0
 DEFAULT_EXPERIMENT_NAME = "Default"
 
 
-def get_experiment(experiment_id: str | int) -> Experiment:
-    """The experiment with this id, deleted or not, with its tags prefetched."""
+def get_experiment(experiment_id: str | int, *, with_tags: bool = True) -> Experiment:
+    """The experiment with this id, deleted or not, with its tags prefetched unless the caller has no use for them."""
     try:
         pk = int(experiment_id)
     except (TypeError, ValueError):
         raise not_found(f"No Experiment with id={experiment_id} exists") from None
-    experiment = Experiment.objects.prefetch_related("tags").filter(pk=pk).first()
+    queryset = Experiment.objects.prefetch_related("tags") if with_tags else Experiment.objects
+    experiment = queryset.filter(pk=pk).first()
     if experiment is None:
         raise not_found(f"No Experiment with id={experiment_id} exists")
     return experiment
@@ -35,7 +36,7 @@ def get_experiment_by_name(name: str) -> Experiment:
 
 def get_active_experiment(experiment_id: str | int) -> Experiment:
     """The experiment, refusing a deleted one as MLflow does before any write into it."""
-    experiment = get_experiment(experiment_id)
+    experiment = get_experiment(experiment_id, with_tags=False)
     check_active(experiment)
     return experiment
 
