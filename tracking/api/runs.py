@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 from django.http import HttpRequest
 from django.urls import path
 
-from studio.api import Args, api_view
+from studio.api import Args, api_view, missing, to_float, to_int
+from studio.errors import invalid
 from tracking.api.serializers import run_info_to_wire, run_to_wire
 from tracking.store import runs as store
 from tracking.store.metrics import MetricIn
@@ -19,17 +22,36 @@ def _key_values(args: Args, name: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def _metric(args: Args, path: str) -> MetricIn:
-    # Read straight from the dict: this loop runs 1,000 times per log-batch call.
-    return MetricIn(
-        key=args.str("key", required=True),
-        value=args.float("value", required=True),
-        timestamp=args.int("timestamp", required=True),
-        step=args.int("step", default=0),
-        model_id=args.str("model_id", default=""),
-        dataset_name=args.str("dataset_name", default=""),
-        dataset_digest=args.str("dataset_digest", default=""),
-    )
+def _metrics(items: list) -> list[MetricIn]:
+    """Read ``Metric`` messages. This loop runs 1,000 times per log-batch call, so the common well-typed case
+    is checked inline and only odd values (strings for int64, "NaN", infinities) go through the generic readers."""
+    metrics = []
+    for index, item in enumerate(items):
+        if type(item) is not dict:
+            raise invalid(f"Invalid value {item!r} for parameter 'metrics[{index}]' supplied.")
+        try:
+            key, value, timestamp = item["key"], item["value"], item["timestamp"]
+        except KeyError as exc:
+            raise missing(f"metrics[{index}].{exc.args[0]}") from None
+        step = item.get("step", 0)
+        if type(key) is not str:
+            raise invalid(f"Invalid value {key!r} for parameter 'metrics[{index}].key' supplied.")
+        if type(value) is not float or value != value or value in (math.inf, -math.inf):
+            value = to_float(f"metrics[{index}].value", value)
+        if type(timestamp) is not int:
+            timestamp = to_int(f"metrics[{index}].timestamp", timestamp)
+        if type(step) is not int:
+            step = to_int(f"metrics[{index}].step", step)
+        if _METRIC_LINKS_SET.isdisjoint(item):
+            metrics.append(MetricIn(key, value, timestamp, step))
+        else:
+            links = Args(item)
+            metrics.append(MetricIn(key, value, timestamp, step, *(links.str(f, default="") for f in _METRIC_LINKS)))
+    return metrics
+
+
+_METRIC_LINKS = ("model_id", "dataset_name", "dataset_digest")
+_METRIC_LINKS_SET = frozenset(_METRIC_LINKS)
 
 
 @api_view("POST")
@@ -90,15 +112,18 @@ def LogParamApi(request: HttpRequest, args: Args) -> dict:
 
 @api_view("POST")
 def LogMetricApi(request: HttpRequest, args: Args) -> dict:
-    store.log_batch(run_id=args.run_id(), metrics=[_metric(args, "")])
+    metric = {name: args.data.get(name) for name in ("key", "value", "timestamp", "step", *_METRIC_LINKS)}
+    store.log_batch(run_id=args.run_id(), metrics=_metrics([{k: v for k, v in metric.items() if v is not None}]))
     return {}
 
 
 @api_view("POST")
 def LogBatchApi(request: HttpRequest, args: Args) -> dict:
-    metrics = [_metric(args.sub(item, f"metrics[{i}]"), f"metrics[{i}]") for i, item in enumerate(args.list("metrics"))]
     store.log_batch(
-        run_id=args.run_id(), metrics=metrics, params=_key_values(args, "params"), tags=_key_values(args, "tags")
+        run_id=args.run_id(),
+        metrics=_metrics(args.list("metrics")),
+        params=_key_values(args, "params"),
+        tags=_key_values(args, "tags"),
     )
     return {}
 
