@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
 from studio.errors import StudioError, invalid
@@ -214,7 +214,7 @@ def translate_exception(exc: Exception) -> HttpResponse:
 
 
 def api_view(*methods: str) -> Callable:
-    """Make ``view(request, args, **path_kwargs) -> dict | HttpResponse`` an MLflow-protocol endpoint."""
+    """Make ``view(request, args, **path_kwargs) -> dict | HttpResponseBase`` an MLflow-protocol endpoint."""
     allowed = {m.upper() for m in methods}
 
     def decorate(view: Callable[..., Any]) -> Callable[..., HttpResponse]:
@@ -227,7 +227,7 @@ def api_view(*methods: str) -> Callable:
                 result = view(request, request_args(request, kwargs), **kwargs)
             except Exception as exc:
                 return translate_exception(exc)
-            if isinstance(result, HttpResponse):
+            if isinstance(result, HttpResponseBase):  # StreamingHttpResponse too
                 return result
             return json_response({} if result is None else result)
 
