@@ -1,0 +1,204 @@
+"""Artifacts as files under a directory, ``var/artifacts`` by default."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from studio.errors import invalid, not_found
+from tracking.artifacts.base import (
+    CHUNK_SIZE,
+    RESERVED_PREFIX,
+    UPLOADS_DIR,
+    ArtifactEntry,
+    ArtifactStore,
+    Readable,
+    check_part_number,
+    check_parts,
+    copy_stream,
+    file_path,
+    safe_path,
+)
+
+
+class _FileChunks:
+    """Chunks of an open file; closing it closes the file even if iteration never started."""
+
+    def __init__(self, handle: BinaryIO, start: int, length: int | None) -> None:
+        self.handle = handle
+        self.remaining = length
+        handle.seek(start)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        size = CHUNK_SIZE if self.remaining is None else min(CHUNK_SIZE, self.remaining)
+        chunk = self.handle.read(size) if size else b""
+        if not chunk:
+            self.close()
+            raise StopIteration
+        if self.remaining is not None:
+            self.remaining -= len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+@contextlib.contextmanager
+def _os_errors(path: str) -> Iterator[None]:
+    # What the filesystem says about a client's path is the client's error, with MLflow's codes.
+    try:
+        yield
+    except FileNotFoundError:
+        raise not_found(f"No such artifact: '{path}'") from None
+    except (IsADirectoryError, NotADirectoryError, FileExistsError) as exc:
+        raise invalid(f"Cannot write artifact '{path}': {exc.strerror}") from None
+
+
+class LocalArtifactStore(ArtifactStore):
+    """Artifacts as files under a directory (``var/artifacts`` by default)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).resolve()
+
+    def _resolve(self, path: str) -> Path:
+        target = self.root / path if path else self.root
+        # A symlink inside the root must not lead out of it (MLflow: validate_path_within_directory).
+        real = target.resolve()
+        if real != self.root and not real.is_relative_to(self.root):
+            raise invalid("Invalid path")
+        return target
+
+    def stat(self, path: str) -> ArtifactEntry | None:
+        target = self._resolve(safe_path(path))
+        try:
+            info = target.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if target.is_dir():
+            return ArtifactEntry(target.name, True)
+        return ArtifactEntry(target.name, False, info.st_size)
+
+    def open(self, path: str, start: int = 0, length: int | None = None) -> Iterator[bytes]:
+        checked = safe_path(path)
+        target = self._resolve(checked)
+        with _os_errors(checked):
+            # Opened here, not lazily, so that a missing file fails before a response has started.
+            return _FileChunks(target.open("rb"), start, length)
+
+    def _atomic_write(self, path: str, fill: Callable[[BinaryIO], int]) -> int:
+        target = self._resolve(path)
+        with _os_errors(path):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._resolve(path)  # again: a parent created concurrently may be a symlink
+            # Readers never see a partial file: write beside the target, then rename over it.
+            temporary = target.parent / f"{RESERVED_PREFIX}tmp-{uuid.uuid4().hex}"
+            try:
+                with temporary.open("xb") as out:
+                    written = fill(out)
+                os.replace(temporary, target)
+            except BaseException:
+                temporary.unlink(missing_ok=True)
+                raise
+        return written
+
+    def write(self, path: str, stream: Readable) -> int:
+        return self._atomic_write(file_path(path), lambda out: copy_stream(stream, out))
+
+    def list(self, path: str) -> list[ArtifactEntry]:
+        directory = self._resolve(safe_path(path))
+        if not directory.is_dir():
+            return []
+        entries = []
+        with os.scandir(directory) as children:
+            for child in children:
+                if child.name.startswith(RESERVED_PREFIX):
+                    continue
+                try:
+                    if child.is_symlink() and not Path(child.path).resolve().is_relative_to(self.root):
+                        continue  # never reveal what lies outside the root, not even a size
+                    is_dir = child.is_dir()
+                    entries.append(ArtifactEntry(child.name, is_dir, None if is_dir else child.stat().st_size))
+                except FileNotFoundError:  # deleted meanwhile, or a dangling symlink
+                    continue
+        return sorted(entries, key=lambda entry: entry.name)
+
+    def delete(self, path: str) -> None:
+        checked = file_path(path)
+        target = self._resolve(checked)
+        with _os_errors(checked):
+            if target.is_symlink() or target.is_file():
+                target.unlink(missing_ok=True)
+            elif target.is_dir():
+                shutil.rmtree(target)
+
+    def _staging(self, upload_id: str) -> Path:
+        if not re.fullmatch(r"[0-9a-f]{32}", upload_id or ""):
+            raise not_found(f"No multipart upload '{upload_id}'")
+        return self.root / UPLOADS_DIR / upload_id
+
+    def _owned_staging(self, path: str, upload_id: str) -> Path:
+        staging = self._staging(upload_id)
+        try:
+            owner = (staging / "path").read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise not_found(f"No multipart upload '{upload_id}'") from None
+        if owner != path:
+            raise invalid(f"Multipart upload '{upload_id}' is not an upload to '{path}'")
+        return staging
+
+    def create_multipart(self, path: str) -> str:
+        checked = file_path(path)
+        self._resolve(checked)
+        upload_id = uuid.uuid4().hex
+        staging = self._staging(upload_id)
+        staging.mkdir(parents=True)
+        (staging / "path").write_text(checked, encoding="utf-8")
+        return upload_id
+
+    def upload_part(self, path: str, upload_id: str, part_number: int, stream: Readable) -> str:
+        check_part_number(part_number)
+        staging = self._owned_staging(file_path(path), upload_id)
+        digest = hashlib.md5(usedforsecurity=False)
+        temporary = staging / f"tmp-{uuid.uuid4().hex}"
+        try:
+            with temporary.open("xb") as out:
+                copy_stream(stream, out, digest)
+            # The ETag is in the file name, so a part and its ETag appear together, atomically.
+            os.replace(temporary, staging / f"{part_number:05d}-{digest.hexdigest()}")
+        finally:
+            temporary.unlink(missing_ok=True)
+        return f'"{digest.hexdigest()}"'
+
+    def complete_multipart(self, path: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+        checked = file_path(path)
+        staging = self._owned_staging(checked, upload_id)
+        files = []
+        for number, etag in check_parts(parts):
+            part = staging / f"{number:05d}-{etag.strip(chr(34))}"
+            if not re.fullmatch(r'"?[0-9a-f]{32}"?', etag) or not part.is_file():
+                raise invalid(f"Part {number} with ETag {etag} was not uploaded to '{upload_id}'")
+            files.append(part)
+
+        def concatenate(out: BinaryIO) -> int:
+            written = 0
+            for part in files:
+                with part.open("rb") as source:
+                    written += copy_stream(source, out)
+            return written
+
+        self._atomic_write(checked, concatenate)
+        shutil.rmtree(staging, ignore_errors=True)
+
+    def abort_multipart(self, path: str, upload_id: str) -> None:
+        file_path(path)
+        shutil.rmtree(self._staging(upload_id), ignore_errors=True)
