@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
 
 from tests.conftest import ApiClient
+from tracking.artifacts import get_artifact_store
 
 
 def create_model(api, experiment_id, **fields) -> dict:
@@ -344,3 +346,29 @@ def test_search_reads_a_page_in_a_fixed_number_of_queries(api, experiment_id, mo
     with django_assert_max_num_queries(6):
         response = search(api, [experiment_id], order_by=[{"field_name": "metrics.acc"}])
     assert len(response["models"]) == 13
+
+
+def test_list_artifacts_of_a_model(api, experiment_id):
+    info = create_model(api, experiment_id, name="m")["info"]
+    root = f"{experiment_id}/models/{info['model_id']}/artifacts"
+    store = get_artifact_store()
+    store.write(f"{root}/MLmodel", io.BytesIO(b"flavors: {}\n"))
+    store.write(f"{root}/data/model.pkl", io.BytesIO(b"12345"))
+    listing = api.get(f"logged-models/{info['model_id']}/artifacts/directories")
+    assert listing == {
+        "root_uri": info["artifact_uri"],
+        "files": [{"path": "MLmodel", "is_dir": False, "file_size": 12}, {"path": "data", "is_dir": True}],
+    }
+    nested = api.get(f"logged-models/{info['model_id']}/artifacts/directories", {"artifact_directory_path": "data"})
+    assert nested["files"] == [{"path": "data/model.pkl", "is_dir": False, "file_size": 5}]
+    assert "files" not in api.get(
+        f"logged-models/{info['model_id']}/artifacts/directories", {"artifact_directory_path": "nothing"}
+    )
+    api.error(
+        "GET",
+        f"logged-models/{info['model_id']}/artifacts/directories",
+        {"artifact_directory_path": "../../other"},
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    api.error("GET", "logged-models/m-missing/artifacts/directories", None, 404, "RESOURCE_DOES_NOT_EXIST")

@@ -9,6 +9,7 @@ from django.urls import path
 
 from studio.api import Args, api_view, method_router, missing, wire_float
 from studio.errors import invalid
+from tracking.api.artifact_proxy import entry_to_wire
 from tracking.models import LoggedModel, LoggedModelStatus
 from tracking.store import logged_models as store
 
@@ -139,6 +140,17 @@ def DeleteLoggedModelTagApi(request: HttpRequest, args: Args, model_id: str, tag
     return {}
 
 
+@api_view("GET")
+def ListLoggedModelArtifactsApi(request: HttpRequest, args: Args, model_id: str) -> dict:
+    root_uri, entries = store.list_logged_model_artifacts(
+        model_id=model_id, path=args.str("artifact_directory_path", default="")
+    )
+    payload: dict[str, Any] = {"root_uri": root_uri}
+    if entries:
+        payload["files"] = [entry_to_wire(entry) for entry in entries]
+    return payload
+
+
 def _order_by(args: Args) -> list[dict[str, Any]] | None:
     """``OrderBy`` messages as MLflow's handler passes them on (unset dataset fields are None)."""
     order_by = []
@@ -186,4 +198,5 @@ urlpatterns = [
     path("logged-models/<str:model_id>/params", LogLoggedModelParamsApi),
     path("logged-models/<str:model_id>/tags", SetLoggedModelTagsApi),
     path("logged-models/<str:model_id>/tags/<path:tag_key>", DeleteLoggedModelTagApi),
+    path("logged-models/<str:model_id>/artifacts/directories", ListLoggedModelArtifactsApi),
 ]

@@ -23,7 +23,7 @@ from mlflow.utils.name_utils import _generate_random_name
 from mlflow.utils.search_utils import SearchLoggedModelsPaginationToken, SearchLoggedModelsUtils
 
 from studio.errors import invalid, not_found
-from tracking import validation
+from tracking import artifacts, validation
 from tracking.models import (
     LifecycleStage,
     LoggedModel,
@@ -184,6 +184,15 @@ def delete_logged_model_tag(*, model_id: str, key: str) -> None:
     deleted, _ = LoggedModelTag.objects.filter(model=model, key=key).delete()
     if not deleted:
         raise not_found(f"No tag with key {key!r} found for model with ID {model_id!r}.")
+
+
+def list_logged_model_artifacts(*, model_id: str, path: str = "") -> tuple[str, list[artifacts.ArtifactEntry]]:
+    """The model's artifact root and one directory level under it, named relative to the root."""
+    active = LoggedModel.objects.filter(pk=model_id).exclude(lifecycle_stage=LifecycleStage.DELETED)
+    artifact_uri = active.values_list("artifact_uri", flat=True).first()
+    if artifact_uri is None:
+        raise not_found(f"Logged model with ID '{model_id}' not found.")
+    return artifact_uri, artifacts.list_artifacts(artifact_uri=artifact_uri, path=path)
 
 
 def link_model_exists(model_id: str) -> None:
