@@ -48,6 +48,8 @@ ALLOWED_HOSTS = [h.strip() for h in os.environ.get("STUDIO_ALLOWED_HOSTS", "*").
 STUDIO_ARTIFACT_ROOT = os.environ.get("STUDIO_ARTIFACT_ROOT", str(DATA_DIR / "artifacts"))
 # Endpoint of an S3-compatible server (MinIO, Ceph, moto); empty means AWS itself.
 STUDIO_S3_ENDPOINT_URL = os.environ.get("STUDIO_S3_ENDPOINT_URL") or os.environ.get("MLFLOW_S3_ENDPOINT_URL") or None
+# Offer multipart uploads to the mlflow client (parts are proxied through Studio under signed URLs).
+STUDIO_MULTIPART_UPLOADS = _env_bool("STUDIO_MULTIPART_UPLOADS", False)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

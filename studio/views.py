@@ -26,7 +26,7 @@ def server_info(request: HttpRequest, args: object) -> dict:
     return {
         "store_type": "SqlStore",
         "artifact_serving_enabled": True,
-        "multipart_uploads_enabled": False,
+        "multipart_uploads_enabled": settings.STUDIO_MULTIPART_UPLOADS,
         "multipart_downloads_enabled": False,
         "artifacts_presigned_only": False,
         "workspaces_enabled": False,

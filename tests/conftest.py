@@ -13,6 +13,15 @@ from django.test import Client
 from mlflow.tracking import MlflowClient
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _short_lived_connections() -> None:
+    """The live server's request threads must not keep connections past a test, or the test database cannot be
+    dropped at the end of the session (PostgreSQL refuses while other sessions are connected)."""
+    from django.db import connections
+
+    connections.settings["default"]["CONN_MAX_AGE"] = 0
+
+
 @pytest.fixture(autouse=True)
 def _artifact_root(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
     """Each test writes artifacts into a directory of its own."""
