@@ -255,8 +255,8 @@ def _to_q(node: Node, leaf_q: Callable[[Comparison], Q]) -> Q:
     children = node.children
     if node.op == "AND":
         # SQLite tests AND-ed correlated subqueries in the order written and stops at the first false one, so the
-        # cheap and selective ones go first (x2 on a typical "metric range and param equality" filter). PostgreSQL
-        # plans them by cost either way.
+        # cheap and selective ones go first (26 -> 18 ms for "metrics.m1 > 0.5 and params.p1 = 'x'" over 10,000
+        # runs). PostgreSQL plans them by cost either way.
         children = sorted(children, key=_cost)
     return functools.reduce(lambda a, b: (a | b) if node.op == "OR" else (a & b), [_to_q(c, leaf_q) for c in children])
 
@@ -293,11 +293,12 @@ def _run_leaf_q(c: Comparison) -> Q:
     if c.comparator == "IS NOT NULL":
         return Q(Exists(rows))
     # MetricSeries.value is NULL for NaN: false for every comparison but "!=", as in MLflow (and IEEE 754).
-    return Q(Exists(rows.filter(_compare("value", c.comparator, c.value, nullable=c.type == "metric"))))
+    return Q(Exists(rows.filter(_compare("value", c.comparator, c.value))))
 
 
-def _compare(field: str, comparator: str, value: Any, *, nullable: bool = False) -> Q:
-    """``field <comparator> value``; on a nullable column ``!=`` is true for NULL (the NaN metric rule)."""
+def _compare(field: str, comparator: str, value: Any) -> Q:
+    """``field <comparator> value``. Django negates with a NULL guard, so on a nullable column ``!=`` and ``NOT IN``
+    are true for NULL: MLflow's rule for NaN metrics."""
     if comparator == "=":
         return Q(**{field: value})
     if comparator == "!=":
@@ -449,7 +450,11 @@ def _experiment_comparison(parsed: dict) -> Comparison:
     elif key == "experiment_id":
         if comparator not in ("=", "!=", "IN", "NOT IN"):
             raise invalid(f"Invalid comparator for experiment_id: {comparator}")
-        value = tuple(map(_experiment_id, value)) if isinstance(value, tuple) else _experiment_id(value)
+        if isinstance(value, tuple):
+            # An id beyond 64 bits names no experiment, and SQLite's driver refuses to bind it.
+            value = tuple(i for i in map(_experiment_id, value) if -(2**63) <= i < 2**63)
+        else:
+            value = _experiment_id(value)
     elif key in SearchExperimentsUtils.NUMERIC_ATTRIBUTES:
         if comparator not in ("=", "!=", "<", "<=", ">", ">="):
             raise invalid(f"Invalid comparator for numeric attribute: {comparator}")
@@ -526,7 +531,7 @@ def page_offset(page_token: str | None) -> int:
         offset = orjson.loads(base64.b64decode(page_token, validate=True))["offset"]
     except (ValueError, TypeError, KeyError, orjson.JSONDecodeError):
         raise invalid(f"Invalid page token '{page_token}'") from None
-    if not isinstance(offset, int) or offset < 0:
+    if not isinstance(offset, int) or not 0 <= offset < 2**62:  # an OFFSET the databases can take
         raise invalid(f"Invalid page token '{page_token}'")
     return offset
 

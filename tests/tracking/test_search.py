@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import NamedTuple
 
 import pytest
@@ -318,7 +319,18 @@ def test_pages_cover_every_run_once(runs):
     assert pages == 3 and len(seen) == 5 and set(seen) == set(ids.values())
 
 
-@pytest.mark.parametrize("token", ["not base64!", "bm90IGpzb24=", "eyJvZmZzZXQiOiAtMX0=", "eyJ4IjogMX0="])
+@pytest.mark.parametrize(
+    "token",
+    [
+        "not base64!",
+        base64.b64encode(b"not json").decode(),
+        base64.b64encode(b'{"offset": -1}').decode(),
+        base64.b64encode(b'{"offset": 1e400}').decode(),
+        base64.b64encode(b'{"offset": 99999999999999999999}').decode(),
+        base64.b64encode(b'{"x": 1}').decode(),
+        base64.b64encode(b"[1]").decode(),
+    ],
+)
 def test_bad_page_token_is_invalid(runs, token):
     with pytest.raises(StudioError) as caught:
         search_runs(experiment_ids=[runs[0]], page_token=token)
@@ -352,6 +364,7 @@ def test_search_spans_several_experiments_and_view_types(runs):
     assert found(run_view_type="DELETED_ONLY") == {"a"}
     assert found(run_view_type="ALL", filter_string=f"run_id IN ('{ids['a']}', '{other_run.pk}')") == {"a", "o"}
     assert search_runs(experiment_ids=[])[0] == []
+    assert search_runs(experiment_ids=[str(2**64)])[0] == []
     with pytest.raises(StudioError):
         search_runs(experiment_ids=["abc"])
     with pytest.raises(StudioError):
@@ -402,6 +415,9 @@ def _experiment_names(experiments: dict[str, int], filter_string: str = "", **kw
         ("experiment_id != '0'", {"alpha", "Beta", "gamma_1"}),
         ("experiment_id IN ('{alpha}', '{Beta}')", {"alpha", "Beta"}),
         ("experiment_id NOT IN ('0', '{alpha}')", {"Beta", "gamma_1"}),
+        ("experiment_id IN ('{alpha}', '99999999999999999999')", {"alpha"}),
+        ("experiment_id NOT IN ('99999999999999999999')", {"Default", "alpha", "Beta", "gamma_1"}),
+        ("experiment_id = '99999999999999999999'", set()),
         ("name = 'alpha' OR tags.team = 'ops'", {"alpha", "Beta"}),
         ("(name LIKE '%a%' OR name = 'Default') AND tags.team IS NULL", {"Default", "gamma_1"}),
     ],

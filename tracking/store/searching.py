@@ -51,7 +51,8 @@ def _experiment_ids(experiment_ids: Sequence[str | int]) -> list[int]:
             ids.append(int(experiment_id))
         except (TypeError, ValueError):
             raise invalid(f"Invalid experiment ID '{experiment_id}'. Experiment ID must be a valid integer.") from None
-    return ids
+    # An id beyond 64 bits names no experiment, and SQLite's driver refuses to bind it.
+    return [i for i in ids if -(2**63) <= i < 2**63]
 
 
 def search_runs(
