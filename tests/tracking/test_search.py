@@ -376,6 +376,7 @@ def test_search_spans_several_experiments_and_view_types(runs):
 
 @pytest.fixture
 def experiments(db: None) -> dict[str, int]:
+    experiment_store.ensure_default_experiment()  # a live-server test before this one may have flushed it
     ids = {"Default": 0}
     for index, (name, tags) in enumerate(
         [("alpha", [("team", "ml")]), ("Beta", [("team", "ops"), ("a.b", "x")]), ("gamma_1", [])], start=1
