@@ -212,6 +212,14 @@ def test_search_experiments_view_types_and_pages(api, experiments):
     assert _experiment_names(api.get("experiments/search", {"view_type": "3"}))[-1] == "Default"
 
 
+def test_search_experiments_reads_experiments_and_tags_in_two_queries(api, experiments, django_assert_num_queries):
+    for i in range(10):
+        api.post("experiments/create", {"name": f"more{i}", "tags": [{"key": "k", "value": str(i)}]})
+    with django_assert_num_queries(2):
+        response = api.post("experiments/search", {"filter": "tags.k IS NOT NULL OR name LIKE 'xgb%'"})
+    assert len(response["experiments"]) == 12
+
+
 @pytest.mark.parametrize(
     ("method", "payload", "message"),
     [
