@@ -1,3 +1,9 @@
 """Studio extensions to the tracking API, mounted under /api/2.0/studio/ and /ajax-api/2.0/studio/."""
 
-urlpatterns: list = []
+from __future__ import annotations
+
+from tracking.api import metrics
+
+urlpatterns = [
+    *metrics.studio_urlpatterns,
+]
