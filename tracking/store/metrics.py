@@ -143,23 +143,41 @@ def _update_series(cursor, series_id: int, inserted: list[tuple[int, int, float 
 def _insert_points(cursor, series_id: int, points: list[MetricIn]) -> list[tuple[int, int, float | None]]:
     """Insert, skipping exact duplicates as MLflow does; returns the (step, timestamp, value) of the new points."""
     points = _without_logged_nans(cursor, series_id, points)
-    inserted: list[tuple[int, int, float | None]] = []
-    for start in range(0, len(points), _ROWS_PER_STATEMENT):
-        chunk = points[start : start + _ROWS_PER_STATEMENT]
-        values = ", ".join(["(%s, %s, %s, %s)"] * len(chunk))
-        params: list = []
-        for m in chunk:
-            params += (series_id, m.step, m.timestamp, m.value)
-        # RETURNING lists only the rows actually inserted (SQLite >= 3.35 and PostgreSQL), in no promised order.
-        cursor.execute(
-            f"INSERT INTO {_POINTS} (series_id, step, timestamp, value) VALUES {values} ON CONFLICT DO NOTHING "
-            "RETURNING id, step, timestamp, value",
-            params,
-        )
-        inserted += cursor.fetchall()
+    # RETURNING lists only the rows actually inserted (SQLite >= 3.35 and PostgreSQL), in no promised order.
+    inserted = _insert_rows(
+        cursor,
+        f"INSERT INTO {_POINTS} (series_id, step, timestamp, value)",
+        [(series_id, m.step, m.timestamp, m.value) for m in points],
+        ("bigint", "bigint", "bigint", "float8"),
+        " ON CONFLICT DO NOTHING RETURNING id, step, timestamp, value",
+        returning=True,
+    )
     # Id order is logging order, which decides the "last" value among points of equal step and timestamp.
     inserted.sort()
     return [row[1:] for row in inserted]
+
+
+def _insert_rows(cursor, head: str, rows: list[tuple], types: tuple[str, ...], tail: str, returning: bool) -> list:
+    """``head`` (INSERT INTO table and columns) with the rows, then ``tail``; what RETURNING gives, if asked.
+
+    PostgreSQL gets one statement with an array per column: psycopg parses the placeholders of a long statement
+    anew on every call (it caches only short ones), which was half the time of a 1,000-point log-batch."""
+    if not rows:
+        return []
+    if connection.vendor == "postgresql":
+        arrays = ", ".join(f"%s::{t}[]" for t in types)
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        cursor.execute(f"{head} SELECT * FROM unnest({arrays}){tail}", columns)
+        return cursor.fetchall() if returning else []
+    result = []
+    placeholders = f"({', '.join(['%s'] * len(types))})"
+    for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+        chunk = rows[start : start + _ROWS_PER_STATEMENT]
+        values = ", ".join([placeholders] * len(chunk))
+        cursor.execute(f"{head} VALUES {values}{tail}", [field for row in chunk for field in row])
+        if returning:
+            result += cursor.fetchall()
+    return result
 
 
 def _without_logged_nans(cursor, series_id: int, points: list[MetricIn]) -> list[MetricIn]:
@@ -245,15 +263,15 @@ def _upsert_buckets(cursor, series_id: int, points: list[tuple[int, int, float |
     rows: list[tuple] = []
     for level, buckets in enumerate(summarize(points), start=1):
         rows += ((series_id, level, bucket, *summary) for bucket, summary in buckets.items())
-    for start in range(0, len(rows), _ROWS_PER_STATEMENT):
-        chunk = rows[start : start + _ROWS_PER_STATEMENT]
-        values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
-        params = [field for row in chunk for field in row]
-        cursor.execute(
-            f"INSERT INTO {_BUCKETS} (series_id, level, bucket, min_value, max_value, last_step, last_timestamp, "
-            f"last_value, count) VALUES {values}{_BUCKET_UPSERT_TAIL}",
-            params,
-        )
+    _insert_rows(
+        cursor,
+        f"INSERT INTO {_BUCKETS} (series_id, level, bucket, min_value, max_value, last_step, last_timestamp, "
+        "last_value, count)",
+        rows,
+        ("bigint", "smallint", "bigint", "float8", "float8", "bigint", "bigint", "float8", "bigint"),
+        _BUCKET_UPSERT_TAIL,
+        returning=False,
+    )
 
 
 # --- Reads -------------------------------------------------------------------------------------------------------
