@@ -1,0 +1,39 @@
+# `make run` serves Studio and `make test` runs the suite; both first set up .venv on a fresh machine.
+# `make lint` checks style, Django's system checks and that no migration is missing.
+SHELL := /bin/bash
+VENV := .venv
+# Rewritten after each install, so the environment is refreshed whenever pyproject.toml is newer.
+STAMP := $(VENV)/.studio-installed
+PYTEST_ARGS ?=
+UV := $(or $(shell command -v uv 2>/dev/null),$(HOME)/.local/bin/uv)
+
+.PHONY: run test lint setup
+.DEFAULT_GOAL := run
+
+run: $(STAMP)
+	$(VENV)/bin/studio run
+
+test: $(STAMP)
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Every check runs even when an earlier one fails, so one pass shows everything to fix.
+lint: $(STAMP)
+	@status=0; \
+	$(VENV)/bin/ruff check . || status=1; \
+	$(VENV)/bin/ruff format --check . || status=1; \
+	$(VENV)/bin/python manage.py check || status=1; \
+	$(VENV)/bin/python manage.py makemigrations --check --dry-run || status=1; \
+	exit $$status
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml | $(VENV)/bin/python
+	VIRTUAL_ENV=$(VENV) $(UV) pip install -e '.[dev]'
+	touch $@
+
+$(VENV)/bin/python: | $(UV)
+	$(UV) venv $(VENV) -p 3.11
+
+# Only when uv is not on PATH; Debian's system Python refuses --user installs unless told it may.
+$(HOME)/.local/bin/uv:
+	python3 -m pip install --user uv || python3 -m pip install --user --break-system-packages uv
