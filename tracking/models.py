@@ -130,7 +130,8 @@ class MetricSeries(models.Model):
 class MetricPoint(models.Model):
     """One logged metric value: the full history of a series."""
 
-    series = models.ForeignKey(MetricSeries, on_delete=models.CASCADE, related_name="points")
+    # The unique (series, step, timestamp, value) index serves lookups by series; a second index would only slow writes.
+    series = models.ForeignKey(MetricSeries, on_delete=models.CASCADE, related_name="points", db_index=False)
     step = models.BigIntegerField()
     timestamp = models.BigIntegerField()
     value = models.FloatField(null=True)
@@ -149,7 +150,7 @@ class MetricBucket(models.Model):
     """Min, max and last value of a series over steps ``[bucket * 8**level, (bucket + 1) * 8**level)``."""
 
     pk = models.CompositePrimaryKey("series", "level", "bucket")
-    series = models.ForeignKey(MetricSeries, on_delete=models.CASCADE, related_name="buckets")
+    series = models.ForeignKey(MetricSeries, on_delete=models.CASCADE, related_name="buckets", db_index=False)
     level = models.SmallIntegerField()
     bucket = models.BigIntegerField()
     min_value = models.FloatField(null=True)
