@@ -162,6 +162,14 @@ class Args:
             raise missing("run_id")
         return value
 
+    def key_values(self, name: str) -> list[tuple[str, str]]:
+        """A repeated ``{key, value}`` message (tags, params) as pairs; the key is required, the value may be empty."""
+        pairs = []
+        for i, item in enumerate(self.list(name)):
+            entry = self.sub(item, f"{name}[{i}]")
+            pairs.append((entry.str("key", required=True), entry.str("value", default="")))
+        return pairs
+
     def sub(self, value: Any, name: str) -> Args:
         """Arguments of a nested message (a list item of a JSON body)."""
         if not isinstance(value, dict):

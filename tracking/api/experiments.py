@@ -10,18 +10,12 @@ from tracking.api.serializers import experiment_to_wire
 from tracking.store import experiments as store
 
 
-def _tags(args: Args) -> list[tuple[str, str]]:
-    tags = []
-    for i, item in enumerate(args.list("tags")):
-        tag = args.sub(item, f"tags[{i}]")
-        tags.append((tag.str("key", required=True), tag.str("value", default="")))
-    return tags
-
-
 @api_view("POST")
 def CreateExperimentApi(request: HttpRequest, args: Args) -> dict:
     experiment_id = store.create_experiment(
-        name=args.str("name", required=True), artifact_location=args.str("artifact_location"), tags=_tags(args)
+        name=args.str("name", required=True),
+        artifact_location=args.str("artifact_location"),
+        tags=args.key_values("tags"),
     )
     return {"experiment_id": str(experiment_id)}
 

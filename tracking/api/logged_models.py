@@ -67,14 +67,6 @@ def _metric_to_wire(metric: Any) -> dict[str, Any]:
     return payload
 
 
-def _key_values(args: Args, name: str) -> list[tuple[str, str]]:
-    pairs = []
-    for i, item in enumerate(args.list(name)):
-        entry = args.sub(item, f"{name}[{i}]")
-        pairs.append((entry.str("key", required=True), entry.str("value", default="")))
-    return pairs
-
-
 def _status(args: Args) -> str:
     """The status enum by name (proto3 JSON) or by number, both of which proto3 allows."""
     if not args.has("status"):
@@ -98,8 +90,8 @@ def CreateLoggedModelApi(request: HttpRequest, args: Args) -> dict:
         name=args.str("name") or None,
         model_type=args.str("model_type", default=""),
         source_run_id=args.str("source_run_id", default=""),
-        params=_key_values(args, "params"),
-        tags=_key_values(args, "tags"),
+        params=args.key_values("params"),
+        tags=args.key_values("tags"),
     )
     return {"model": logged_model_to_wire(model)}
 
@@ -123,15 +115,13 @@ def DeleteLoggedModelApi(request: HttpRequest, args: Args, model_id: str) -> dic
 
 @api_view("POST")
 def LogLoggedModelParamsApi(request: HttpRequest, args: Args, model_id: str) -> dict:
-    store.log_logged_model_params(model_id=model_id, params=_key_values(args, "params"))
+    store.log_logged_model_params(model_id=model_id, params=args.key_values("params"))
     return {}
 
 
 @api_view("PATCH")
 def SetLoggedModelTagsApi(request: HttpRequest, args: Args, model_id: str) -> dict:
-    return {
-        "model": logged_model_to_wire(store.set_logged_model_tags(model_id=model_id, tags=_key_values(args, "tags")))
-    }
+    return {"model": logged_model_to_wire(store.set_logged_model_tags(model_id=model_id, tags=args.key_values("tags")))}
 
 
 @api_view("DELETE")

@@ -14,14 +14,6 @@ from tracking.store import runs as store
 from tracking.store.metrics import MetricIn
 
 
-def _key_values(args: Args, name: str) -> list[tuple[str, str]]:
-    pairs = []
-    for i, item in enumerate(args.list(name)):
-        entry = args.sub(item, f"{name}[{i}]")
-        pairs.append((entry.str("key", required=True), entry.str("value", default="")))
-    return pairs
-
-
 def _metrics(items: list) -> list[MetricIn]:
     """Read ``Metric`` messages. This loop runs 1,000 times per log-batch call, so the common well-typed case
     is checked inline and only odd values (strings for int64, "NaN", infinities) go through the generic readers."""
@@ -61,7 +53,7 @@ def CreateRunApi(request: HttpRequest, args: Args) -> dict:
         user_id=args.str("user_id", default=""),
         start_time=args.int("start_time"),
         run_name=args.str("run_name"),
-        tags=_key_values(args, "tags"),
+        tags=args.key_values("tags"),
     )
     return {"run": run_to_wire(run, data)}
 
@@ -122,8 +114,8 @@ def LogBatchApi(request: HttpRequest, args: Args) -> dict:
     store.log_batch(
         run_id=args.run_id(),
         metrics=_metrics(args.list("metrics")),
-        params=_key_values(args, "params"),
-        tags=_key_values(args, "tags"),
+        params=args.key_values("params"),
+        tags=args.key_values("tags"),
     )
     return {}
 
