@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import http.client
 import json
 import os
 import platform
@@ -570,43 +571,79 @@ def both(
     return results[0], results[1]
 
 
+CRUD_VIAS = {
+    "raw": "raw requests.Session",
+    "quickack": "raw http.client + TCP_QUICKACK",
+    "client": "MlflowClient",
+}
+
+
 def crud_rows(servers: dict[str, Server], sizes: Sizes, engine: str) -> list[Row]:
-    """create_run and log_metric: raw HTTP on a kept-alive session and through MlflowClient, 1 and 8 threads."""
+    """create_run and log_metric: raw HTTP on a kept-alive session and through MlflowClient, 1 and 8 threads; and
+    on a bare http.client connection that ACKs at once, which shows the servers' own time (see QuickAckApi)."""
     experiments = {n: Api(s.url).create_experiment(f"crud-{time.time_ns()}") for n, s in servers.items()}
     rows = []
     for op_name in ("create_run", "log_metric"):
-        for via in ("raw", "client"):
-            for threads, count in ((1, sizes.seq_calls), (sizes.threads, sizes.thread_calls)):
-                label = f"{op_name} · {via} · {threads} thread{'s' if threads > 1 else ''}"
+        for via, via_label in CRUD_VIAS.items():
+            shapes = [(1, sizes.seq_calls)] + ([] if via == "quickack" else [(sizes.threads, sizes.thread_calls)])
+            for threads, count in shapes:
+                label = f"{op_name} · {via_label} · {threads} thread{'s' if threads > 1 else ''}"
 
                 def one(server: Server, op_name=op_name, via=via, threads=threads, count=count) -> Sample:
-                    factory = crud_op(op_name, via, server.url, experiments[server.name])
+                    factory = crud_op(op_name, via, server, experiments[server.name])
                     warmup = 20 if threads == 1 else 5
                     return measure(factory, threads=threads, count=count, warmup=warmup, budget=90)
 
                 official, studio = both(servers, label, one)
-                target = 2.0 if via == "raw" and threads == 1 else None
+                target = 2.0 if via != "client" and threads == 1 else None
                 rows.append(Row(f"{label} · p50", "ms", official, studio, target=target))
-                rows.append(Row(f"{label} · throughput", "ops/s", official, studio, stat="rate"))
+                if threads > 1:
+                    rows.append(Row(f"{label} · throughput", "ops/s", official, studio, stat="rate"))
     return rows
 
 
-def crud_op(op_name: str, via: str, url: str, experiment_id: str) -> Callable[[int], Op]:
+class QuickAckApi:
+    """POSTs on one kept-alive ``http.client`` connection that ACKs every segment at once (TCP_QUICKACK).
+
+    uvicorn binds its socket with ``proto=0``, so asyncio never sets TCP_NODELAY on the official server's connections
+    and Nagle holds each response's body until the client ACKs the headers, which a client delays by ~40 ms. An
+    immediate ACK removes that stall; what remains is the server's own time, without ``requests``' overhead either.
+    """
+
+    def __init__(self, port: int) -> None:
+        self.conn = http.client.HTTPConnection(HOST, port, timeout=600)
+        self.conn.connect()
+        self.conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        sock = self.conn.sock
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)  # the kernel clears it again: set per request
+        self.conn.request("POST", f"/api/2.0/mlflow/{path}", body=orjson.dumps(body), headers=JSON_HEADERS)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+        response = self.conn.getresponse()
+        data = response.read()
+        if response.status != 200:
+            raise BenchError(f"HTTP {response.status} {data[:200].decode(errors='replace')} on {path}")
+        return orjson.loads(data)
+
+
+def crud_op(op_name: str, via: str, server: Server, experiment_id: str) -> Callable[[int], Op]:
     def make(thread: int) -> Op:
-        if via == "raw":
-            api = Api(url)
+        if via == "client":
+            client = mlflow_client(server.url)
             if op_name == "create_run":
-                return lambda i: api.create_run(experiment_id)
-            run_id = api.create_run(experiment_id)
-            return lambda i: api.post(
-                "runs/log-metric",
-                {"run_id": run_id, "run_uuid": run_id, "key": "m", "value": i * 0.5, "timestamp": now_ms(), "step": i},
-            )
-        client = mlflow_client(url)
+                return lambda i: client.create_run(experiment_id)
+            run_id = client.create_run(experiment_id).info.run_id
+            return lambda i: client.log_metric(run_id, "m", i * 0.5, step=i)
+        api = Api(server.url) if via == "raw" else QuickAckApi(server.port)
+        create = {"experiment_id": experiment_id, "user_id": "bench", "tags": []}
         if op_name == "create_run":
-            return lambda i: client.create_run(experiment_id)
-        run_id = client.create_run(experiment_id).info.run_id
-        return lambda i: client.log_metric(run_id, "m", i * 0.5, step=i)
+            return lambda i: api.post("runs/create", {**create, "start_time": now_ms()})
+        run_id = Api(server.url).create_run(experiment_id)
+        return lambda i: api.post(
+            "runs/log-metric",
+            {"run_id": run_id, "run_uuid": run_id, "key": "m", "value": i * 0.5, "timestamp": now_ms(), "step": i},
+        )
 
     return make
 
@@ -820,6 +857,24 @@ def history_rows(servers: dict[str, Server], sizes: Sizes, engine: str) -> list[
                 log(f"    WARNING: {server.name} returned {got:,} points of {steps:,}")
         return sample
 
+    def paged_raw(server: Server) -> Sample:
+        # The client's requests without its parsing: pages of 25,000 following next_page_token.
+        api = Api(server.url)
+        params = {"run_id": runs[server.name], "run_uuid": runs[server.name], "metric_key": HISTORY_KEY}
+
+        def fetch_all(i: int) -> None:
+            token, pages = None, 0
+            while pages <= steps // 25_000 + 1:
+                page = orjson.loads(
+                    api.get("metrics/get-history", {**params, "max_results": 25_000, "page_token": token})
+                )
+                token, pages = page.get("next_page_token"), pages + 1
+                if not token:
+                    return
+            raise BenchError("get-history kept answering next_page_token")
+
+        return measure(lambda t: fetch_all, threads=1, count=max(1, sizes.whole_reps - 1), warmup=0, budget=300)
+
     def whole_client(server: Server) -> Sample:
         mc = mlflow_client(server.url)
         run_id = runs[server.name]
@@ -850,6 +905,7 @@ def history_rows(servers: dict[str, Server], sizes: Sizes, engine: str) -> list[
             stat="rate",
         ),
         Row(f"get-history whole {steps:,} steps · raw GET", "s", *both(servers, "whole raw", whole_raw), target=3.0),
+        Row("get-history whole · raw GET pages of 25,000 (+ JSON parse)", "s", *both(servers, "paged raw", paged_raw)),
         Row("get-history whole · MlflowClient.get_metric_history", "s", *both(servers, "whole client", whole_client)),
         Row(
             "320-point sample · GET get-history-bulk-interval · p50",
