@@ -38,20 +38,27 @@ def missing(name: str) -> StudioError:
     return invalid(f"Missing value for required parameter '{name}'.{_DOCS_HINT}")
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
 def to_int(name: str, value: Any) -> int:
-    """An int64 that proto3 JSON may send as a number or a numeric string."""
+    """An int64 that proto3 JSON may send as a number or a numeric string; out of range is a client error, not a
+    database overflow (which would be a 500 that the client retries for minutes)."""
+    number: int | None = None
     if isinstance(value, bool):
-        raise _type_error(name, value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
+        number = None
+    elif isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str):
         try:
-            return int(value)
+            number = int(value)
         except ValueError:
-            pass
-    raise _type_error(name, value)
+            number = None
+    if number is None or not INT64_MIN <= number <= INT64_MAX:
+        raise _type_error(name, value)
+    return number
 
 
 def to_float(name: str, value: Any) -> float | None:

@@ -49,6 +49,7 @@ def test_get_run_accepts_legacy_run_uuid(api, run_id):
         ("GET", "runs/get", {}, 400, "INVALID_PARAMETER_VALUE"),
         ("POST", "runs/create", {"experiment_id": "424242"}, 404, "RESOURCE_DOES_NOT_EXIST"),
         ("POST", "runs/create", {"start_time": "soon"}, 400, "INVALID_PARAMETER_VALUE"),
+        ("POST", "runs/create", {"start_time": 2**63}, 400, "INVALID_PARAMETER_VALUE"),
         ("POST", "runs/update", {"run_id": "0" * 32, "status": "FINISHED"}, 404, "RESOURCE_DOES_NOT_EXIST"),
         (
             "POST",
@@ -163,6 +164,8 @@ def test_log_batch_writes_everything(api, run_id):
         # one bad metric among good ones
         {"metrics": [{"key": "m", "value": 1, "timestamp": 1}, {"key": "m", "value": "x", "timestamp": 1}]},
         {"metrics": [{"key": "m", "value": 1, "timestamp": -5}]},
+        {"metrics": [{"key": "m", "value": 1, "timestamp": 1, "step": 2**70}]},
+        {"metrics": [{"key": "m", "value": 1, "timestamp": 2**64}]},
         {"metrics": [{"key": "m", "value": 1}]},
         {"metrics": [{"key": "bad key!", "value": 1, "timestamp": 1}]},
         # a good metric and an over-long param value... is truncated by MLflow; an over-long key is not

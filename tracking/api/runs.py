@@ -7,7 +7,7 @@ import math
 from django.http import HttpRequest
 from django.urls import path
 
-from studio.api import Args, api_view, missing, to_float, to_int
+from studio.api import INT64_MAX, INT64_MIN, Args, api_view, missing, to_float, to_int
 from studio.errors import invalid
 from tracking.api.serializers import run_info_to_wire, run_to_wire
 from tracking.store import runs as store
@@ -30,9 +30,9 @@ def _metrics(items: list) -> list[MetricIn]:
             raise invalid(f"Invalid value {key!r} for parameter 'metrics[{index}].key' supplied.")
         if type(value) is not float or value != value or value in (math.inf, -math.inf):
             value = to_float(f"metrics[{index}].value", value)
-        if type(timestamp) is not int:
+        if type(timestamp) is not int or not INT64_MIN <= timestamp <= INT64_MAX:
             timestamp = to_int(f"metrics[{index}].timestamp", timestamp)
-        if type(step) is not int:
+        if type(step) is not int or not INT64_MIN <= step <= INT64_MAX:
             step = to_int(f"metrics[{index}].step", step)
         if _METRIC_LINKS_SET.isdisjoint(item):
             metrics.append(MetricIn(key, value, timestamp, step))
