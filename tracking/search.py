@@ -224,23 +224,30 @@ def _run_comparison(parsed: dict) -> Comparison:
     return Comparison(kind, key, comparator, value)
 
 
-def _run_leaf(text: str) -> list[Comparison]:
-    parsed = SearchUtils.parse_search_filter(text)
-    if not parsed:
-        raise invalid(f"Invalid filter '{text}'. Could not be parsed.")
-    return [_run_comparison(p) for p in parsed]
+def _parse_tree(
+    filter_string: str, parser: type[SearchUtils], to_comparison: Callable[[dict], Comparison]
+) -> Node | None:
+    """The boolean tree of a filter whose leaves MLflow's own ``parser`` reads; None for an empty filter."""
+    if not filter_string or not filter_string.strip():
+        return None
+
+    def leaf(text: str) -> list[Comparison]:
+        parsed = parser.parse_search_filter(text)
+        if not parsed:
+            raise invalid(f"Invalid filter '{text}'. Could not be parsed.")
+        return [to_comparison(p) for p in parsed]
+
+    result = _Parser(filter_string, leaf).parse()
+    if isinstance(result, list):  # plain MLflow filter: a list of AND-ed comparisons, possibly empty
+        return _and(result) if result else None
+    return result
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
 @_mlflow_errors
 def parse_run_filter(filter_string: str) -> Node | None:
     """The tree of a runs filter, None for an empty one; raises INVALID_PARAMETER_VALUE as MLflow does."""
-    if not filter_string or not filter_string.strip():
-        return None
-    result = _Parser(filter_string, _run_leaf).parse()
-    if isinstance(result, list):  # plain MLflow filter: a list of AND-ed comparisons, possibly empty
-        return _and(result) if result else None
-    return result
+    return _parse_tree(filter_string, SearchUtils, _run_comparison)
 
 
 def run_filter(filter_string: str | None) -> Q:
@@ -465,23 +472,11 @@ def _experiment_comparison(parsed: dict) -> Comparison:
     return Comparison(kind, key, comparator, value)
 
 
-def _experiment_leaf(text: str) -> list[Comparison]:
-    parsed = SearchExperimentsUtils.parse_search_filter(text)
-    if not parsed:
-        raise invalid(f"Invalid filter '{text}'. Could not be parsed.")
-    return [_experiment_comparison(p) for p in parsed]
-
-
 @functools.lru_cache(maxsize=_CACHE_SIZE)
 @_mlflow_errors
 def parse_experiment_filter(filter_string: str) -> Node | None:
     """The tree of an experiments filter, None for an empty one."""
-    if not filter_string or not filter_string.strip():
-        return None
-    result = _Parser(filter_string, _experiment_leaf).parse()
-    if isinstance(result, list):
-        return _and(result) if result else None
-    return result
+    return _parse_tree(filter_string, SearchExperimentsUtils, _experiment_comparison)
 
 
 def experiment_filter(filter_string: str | None) -> Q:
