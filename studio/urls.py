@@ -15,6 +15,8 @@ urlpatterns = [
     path("ajax-api/3.0/mlflow/server-info", views.server_info),
     path("api/2.0/mlflow/", include(("tracking.api.urls", "tracking-api"), namespace="tracking-api")),
     path("ajax-api/2.0/mlflow/", include(("tracking.api.urls", "tracking-api"), namespace="tracking-ajax-api")),
+    path("api/2.0/mlflow/", include(("registry.api.urls", "registry-api"), namespace="registry-api")),
+    path("ajax-api/2.0/mlflow/", include(("registry.api.urls", "registry-api"), namespace="registry-ajax-api")),
     path(
         "api/2.0/mlflow-artifacts/", include(("tracking.api.artifact_urls", "artifacts-api"), namespace="artifacts-api")
     ),
@@ -24,6 +26,13 @@ urlpatterns = [
     ),
     path("api/2.0/studio/", include(("tracking.api.studio_urls", "studio-api"), namespace="studio-api")),
     path("ajax-api/2.0/studio/", include(("tracking.api.studio_urls", "studio-api"), namespace="studio-ajax-api")),
+    path(
+        "api/2.0/studio/", include(("registry.api.studio_urls", "registry-studio-api"), namespace="registry-studio-api")
+    ),
+    path(
+        "ajax-api/2.0/studio/",
+        include(("registry.api.studio_urls", "registry-studio-api"), namespace="registry-studio-ajax-api"),
+    ),
     path("admin/", admin.site.urls),
     path("", views.home, name="home"),
     # Unknown API paths answer MLflow's JSON ENDPOINT_NOT_FOUND, never an HTML page.

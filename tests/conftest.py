@@ -44,13 +44,14 @@ class ApiClient:
         self.client = Client()
         self.prefix = prefix
 
-    def call(self, method: str, endpoint: str, payload: dict | None = None, status: int = 200) -> dict:
+    def call(self, method: str, endpoint: str, payload: dict | None = None, status: int | None = 200) -> dict:
+        """One request; ``status=None`` accepts any status (a create that may find the thing existing)."""
         url = self.prefix + endpoint
         if method == "GET":
             response = self.client.get(url, payload or {})
         else:
             response = getattr(self.client, method.lower())(url, _dumps(payload or {}), content_type="application/json")
-        assert response.status_code == status, (response.status_code, response.content[:500])
+        assert status is None or response.status_code == status, (response.status_code, response.content[:500])
         return orjson.loads(response.content) if response.content else {}
 
     def get(self, endpoint: str, payload: dict | None = None, status: int = 200) -> dict:

@@ -64,7 +64,7 @@ class SortKey:
     ascending: bool
 
 
-def _mlflow_errors(func: Callable) -> Callable:
+def mlflow_errors(func: Callable) -> Callable:
     """MLflow's parser raises MlflowException; the domain raises StudioError with the same code and message."""
 
     @functools.wraps(func)
@@ -224,7 +224,7 @@ def _run_comparison(parsed: dict) -> Comparison:
     return Comparison(kind, key, comparator, value)
 
 
-def _parse_tree(
+def parse_filter_tree(
     filter_string: str, parser: type[SearchUtils], to_comparison: Callable[[dict], Comparison]
 ) -> Node | None:
     """The boolean tree of a filter whose leaves MLflow's own ``parser`` reads; None for an empty filter."""
@@ -244,19 +244,19 @@ def _parse_tree(
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
-@_mlflow_errors
+@mlflow_errors
 def parse_run_filter(filter_string: str) -> Node | None:
     """The tree of a runs filter, None for an empty one; raises INVALID_PARAMETER_VALUE as MLflow does."""
-    return _parse_tree(filter_string, SearchUtils, _run_comparison)
+    return parse_filter_tree(filter_string, SearchUtils, _run_comparison)
 
 
 def run_filter(filter_string: str | None) -> Q:
     """A ``Q`` over ``Run`` selecting the runs that match the filter."""
     node = parse_run_filter(filter_string or "")
-    return Q() if node is None else _to_q(node, _run_leaf_q)
+    return Q() if node is None else tree_to_q(node, _run_leaf_q)
 
 
-def _to_q(node: Node, leaf_q: Callable[[Comparison], Q]) -> Q:
+def tree_to_q(node: Node, leaf_q: Callable[[Comparison], Q]) -> Q:
     if isinstance(node, Comparison):
         return leaf_q(node)
     children = node.children
@@ -265,7 +265,9 @@ def _to_q(node: Node, leaf_q: Callable[[Comparison], Q]) -> Q:
         # cheap and selective ones go first (26 -> 18 ms for "metrics.m1 > 0.5 and params.p1 = 'x'" over 10,000
         # runs). PostgreSQL plans them by cost either way.
         children = sorted(children, key=_cost)
-    return functools.reduce(lambda a, b: (a | b) if node.op == "OR" else (a & b), [_to_q(c, leaf_q) for c in children])
+    return functools.reduce(
+        lambda a, b: (a | b) if node.op == "OR" else (a & b), [tree_to_q(c, leaf_q) for c in children]
+    )
 
 
 def _cost(node: Node) -> int:
@@ -286,13 +288,13 @@ def _run_leaf_q(c: Comparison) -> Q:
         column = _RUN_COLUMNS.get(c.key, c.key)
         if c.key in SearchUtils.NUMERIC_ATTRIBUTES:
             return _compare_integer(column, c.comparator, c.value)
-        return _compare(column, c.comparator, c.value)
+        return compare(column, c.comparator, c.value)
     if c.type == "dataset":
         rows = DatasetInput.objects.filter(run=OuterRef("pk"))
         if c.key == "context":
             # An input without a context tag has an empty context; MLflow only matches inputs that carry the tag.
-            return Q(Exists(rows.exclude(context="").filter(_compare("context", c.comparator, c.value))))
-        return Q(Exists(rows.filter(_compare(f"dataset__{c.key}", c.comparator, c.value))))
+            return Q(Exists(rows.exclude(context="").filter(compare("context", c.comparator, c.value))))
+        return Q(Exists(rows.filter(compare(f"dataset__{c.key}", c.comparator, c.value))))
     model = {"metric": MetricSeries, "parameter": Param, "tag": RunTag}[c.type]
     rows = model.objects.filter(run=OuterRef("pk"), key=c.key)
     if c.comparator == "IS NULL":
@@ -300,10 +302,10 @@ def _run_leaf_q(c: Comparison) -> Q:
     if c.comparator == "IS NOT NULL":
         return Q(Exists(rows))
     # MetricSeries.value is NULL for NaN: false for every comparison but "!=", as in MLflow (and IEEE 754).
-    return Q(Exists(rows.filter(_compare("value", c.comparator, c.value))))
+    return Q(Exists(rows.filter(compare("value", c.comparator, c.value))))
 
 
-def _compare(field: str, comparator: str, value: Any) -> Q:
+def compare(field: str, comparator: str, value: Any) -> Q:
     """``field <comparator> value``. Django negates with a NULL guard, so on a nullable column ``!=`` and ``NOT IN``
     are true for NULL: MLflow's rule for NaN metrics."""
     if comparator == "=":
@@ -331,7 +333,7 @@ def _compare_integer(field: str, comparator: str, value: float) -> Q:
             return not_null
         # For integers x: x > 1.5 <=> x > 1, x >= 1.5 <=> x >= 2, x < 1.5 <=> x < 2, x <= 1.5 <=> x <= 1.
         value = math.floor(value) if comparator in (">", "<=") else math.ceil(value)
-    return _compare(field, comparator, int(value)) & not_null
+    return compare(field, comparator, int(value)) & not_null
 
 
 # --- LIKE ----------------------------------------------------------------------------------------------------------
@@ -392,7 +394,7 @@ class Like(Expression):
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
-@_mlflow_errors
+@mlflow_errors
 def parse_run_order_by(order_by: tuple[str, ...]) -> tuple[SortKey, ...]:
     """MLflow's ``order_by`` clauses for runs, checked for duplicate keys."""
     keys: list[SortKey] = []
@@ -473,31 +475,31 @@ def _experiment_comparison(parsed: dict) -> Comparison:
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
-@_mlflow_errors
+@mlflow_errors
 def parse_experiment_filter(filter_string: str) -> Node | None:
     """The tree of an experiments filter, None for an empty one."""
-    return _parse_tree(filter_string, SearchExperimentsUtils, _experiment_comparison)
+    return parse_filter_tree(filter_string, SearchExperimentsUtils, _experiment_comparison)
 
 
 def experiment_filter(filter_string: str | None) -> Q:
     """A ``Q`` over ``Experiment`` selecting the experiments that match the filter."""
     node = parse_experiment_filter(filter_string or "")
-    return Q() if node is None else _to_q(node, _experiment_leaf_q)
+    return Q() if node is None else tree_to_q(node, _experiment_leaf_q)
 
 
 def _experiment_leaf_q(c: Comparison) -> Q:
     if c.type == "attribute":
-        return _compare(_EXPERIMENT_COLUMNS.get(c.key, c.key), c.comparator, c.value)
+        return compare(_EXPERIMENT_COLUMNS.get(c.key, c.key), c.comparator, c.value)
     rows = ExperimentTag.objects.filter(experiment=OuterRef("pk"), key=c.key)
     if c.comparator == "IS NULL":
         return ~Q(Exists(rows))
     if c.comparator == "IS NOT NULL":
         return Q(Exists(rows))
-    return Q(Exists(rows.filter(_compare("value", c.comparator, c.value))))
+    return Q(Exists(rows.filter(compare("value", c.comparator, c.value))))
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
-@_mlflow_errors
+@mlflow_errors
 def experiment_ordering(order_by: tuple[str, ...]) -> tuple[OrderBy, ...]:
     """MLflow's experiment ordering: the given attributes (default ``creation_time DESC, experiment_id ASC``), then
     ``experiment_id DESC`` as tie-breaker unless already ordered by it."""

@@ -22,7 +22,9 @@ MAX_PARAM_VAL_LENGTH = mv.MAX_PARAM_VAL_LENGTH
 MAX_TAG_VAL_LENGTH = mv.MAX_TAG_VAL_LENGTH
 
 
-def _as_studio_error(func: F) -> F:
+def as_studio_error(func: F) -> F:
+    """Run one of MLflow's validators, turning its MlflowException into a StudioError with the same code."""
+
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -33,59 +35,59 @@ def _as_studio_error(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-@_as_studio_error
+@as_studio_error
 def experiment_name(name: Any) -> str:
     """A non-empty string of at most 500 characters."""
     mv._validate_experiment_name(name)
     return name
 
 
-@_as_studio_error
+@as_studio_error
 def experiment_tag(key: str, value: str) -> None:
     """Experiment tag key and value rules."""
     mv._validate_experiment_tag(key, value)
 
 
-@_as_studio_error
+@as_studio_error
 def param(key: str, value: str, path: str = "") -> tuple[str, str]:
     """A param key and value; returns them, the value truncated where MLflow truncates."""
     checked = mv._validate_param(key, value, path=path)
     return checked.key, checked.value
 
 
-@_as_studio_error
+@as_studio_error
 def tag(key: str, value: str, path: str = "") -> tuple[str, str]:
     """A run tag key and value; returns them, the value truncated where MLflow truncates."""
     checked = mv._validate_tag(key, value, path=path)
     return checked.key, checked.value
 
 
-@_as_studio_error
+@as_studio_error
 def metric_name(key: str, path: str = "") -> None:
     """A metric key: MLflow's character and length rules."""
     mv._validate_metric_name(key, path or "name")
     mv._validate_length_limit("Metric name", MAX_ENTITY_KEY_LENGTH, key)
 
 
-@_as_studio_error
+@as_studio_error
 def batch_limits(metrics: list, params: list, tags: list) -> None:
     """At most 1000 metrics, 100 params, 100 tags and 1000 entities in one batch."""
     mv._validate_batch_log_limits(metrics, params, tags)
 
 
-@_as_studio_error
+@as_studio_error
 def unique_param_keys(params: list) -> None:
     """No param key twice in one batch."""
     mv._validate_param_keys_unique(params)
 
 
-@_as_studio_error
+@as_studio_error
 def logged_model_name(name: str | None) -> None:
     """Logged model name rules of MLflow 3."""
     mv._validate_logged_model_name(name)
 
 
-@_as_studio_error
+@as_studio_error
 def parse_experiment_id(experiment_id: Any) -> int:
     """Experiment ids travel as strings but are integers here."""
     return mv._parse_experiment_id(experiment_id)

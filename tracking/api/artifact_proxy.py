@@ -25,9 +25,9 @@ from studio.errors import StudioError, invalid
 from tracking.artifacts import (
     MAX_PARTS,
     ArtifactEntry,
+    check_writable,
     get_artifact_store,
     multipart_uploads_enabled,
-    safe_path,
 )
 
 # The client falls back to a plain PUT on a 501 whose message starts with this
@@ -175,13 +175,13 @@ def DownloadArtifactApi(request: HttpRequest, artifact_path: str) -> HttpRespons
 
 @stream_view("PUT")
 def UploadArtifactApi(request: HttpRequest, artifact_path: str) -> HttpResponse:
-    get_artifact_store().write(artifact_path, RequestStream(request))
+    get_artifact_store().write(check_writable(artifact_path), RequestStream(request))
     return json_response({})
 
 
 @api_view("DELETE")
 def DeleteArtifactApi(request: HttpRequest, args: Args, artifact_path: str) -> dict:
-    get_artifact_store().delete(artifact_path)
+    get_artifact_store().delete(check_writable(artifact_path))
     return {}
 
 
@@ -216,7 +216,7 @@ def _part_url(request: HttpRequest, path: str, upload_id: str, part_number: int)
 
 @api_view("POST")
 def CreateMultipartUploadApi(request: HttpRequest, args: Args, artifact_path: str) -> dict:
-    path = safe_path(_destination(artifact_path, args))  # an unsafe path is refused first, as in MLflow
+    path = check_writable(_destination(artifact_path, args))  # an unsafe path is refused first, as in MLflow
     if not multipart_uploads_enabled():
         raise StudioError(MULTIPART_UNSUPPORTED, "NOT_IMPLEMENTED")
     num_parts = args.int("num_parts", default=1)
@@ -234,7 +234,7 @@ def UploadPartApi(request: HttpRequest, token: str) -> HttpResponse:
         claim = signing.loads(token, salt=_PART_SALT, max_age=PART_URL_MAX_AGE)
     except signing.BadSignature:
         raise StudioError("Invalid or expired part upload URL", "PERMISSION_DENIED") from None
-    etag = get_artifact_store().upload_part(claim["p"], claim["u"], claim["n"], RequestStream(request))
+    etag = get_artifact_store().upload_part(check_writable(claim["p"]), claim["u"], claim["n"], RequestStream(request))
     response = json_response({})
     response["ETag"] = etag
     return response
@@ -247,12 +247,14 @@ def CompleteMultipartUploadApi(request: HttpRequest, args: Args, artifact_path: 
         part = args.sub(item, f"parts[{i}]")
         parts.append((part.int("part_number", required=True), part.str("etag", required=True)))
     get_artifact_store().complete_multipart(
-        _destination(artifact_path, args), args.str("upload_id", required=True), parts
+        check_writable(_destination(artifact_path, args)), args.str("upload_id", required=True), parts
     )
     return {}
 
 
 @api_view("POST")
 def AbortMultipartUploadApi(request: HttpRequest, args: Args, artifact_path: str) -> dict:
-    get_artifact_store().abort_multipart(_destination(artifact_path, args), args.str("upload_id", required=True))
+    get_artifact_store().abort_multipart(
+        check_writable(_destination(artifact_path, args)), args.str("upload_id", required=True)
+    )
     return {}

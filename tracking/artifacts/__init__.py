@@ -15,11 +15,13 @@ from django.conf import settings
 
 from tracking.artifacts.base import (
     MAX_PARTS,
+    REGISTRY_ROOT,
     RESERVED_PREFIX,
     ArtifactEntry,
     ArtifactStore,
     Readable,
     check_part_number,
+    check_writable,
     proxy_path,
     safe_path,
 )
@@ -28,6 +30,7 @@ from tracking.artifacts.s3 import S3ArtifactStore
 
 __all__ = [
     "MAX_PARTS",
+    "REGISTRY_ROOT",
     "RESERVED_PREFIX",
     "ArtifactEntry",
     "ArtifactStore",
@@ -35,6 +38,9 @@ __all__ = [
     "Readable",
     "S3ArtifactStore",
     "check_part_number",
+    "check_writable",
+    "copy_artifacts",
+    "delete_artifacts",
     "get_artifact_store",
     "list_artifacts",
     "multipart_uploads_enabled",
@@ -64,3 +70,13 @@ def list_artifacts(*, artifact_uri: str, path: str = "") -> list[ArtifactEntry]:
     relative = safe_path(path)
     entries = get_artifact_store().list(posixpath.join(root, relative) if relative else root)
     return [replace(entry, name=posixpath.join(relative, entry.name) if relative else entry.name) for entry in entries]
+
+
+def copy_artifacts(*, src: str, dst: str) -> tuple[int, int]:
+    """Copy the file or tree at store path ``src`` to the empty store path ``dst``: (files, bytes), all or nothing."""
+    return get_artifact_store().copy(src, dst)
+
+
+def delete_artifacts(path: str) -> None:
+    """Delete the file or tree at a store path; nothing there is fine."""
+    get_artifact_store().delete(path)

@@ -10,13 +10,15 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any, BinaryIO, Protocol
 
-from studio.errors import invalid, not_found
+from studio.errors import StudioError, invalid, not_found
 
 CHUNK_SIZE = 1024 * 1024
 MAX_PARTS = 10_000  # S3's limit, applied to both backends so that they behave alike
 # Names starting with this are Studio's own (partial writes, multipart staging): hidden and refused as paths.
 RESERVED_PREFIX = ".studio-"
 UPLOADS_DIR = RESERVED_PREFIX + "uploads"
+# The top-level folder where the model registry keeps its copies of version files: read-only through the proxy.
+REGISTRY_ROOT = "registry"
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -77,6 +79,22 @@ def proxy_path(artifact_uri: str) -> str:
     if parsed.scheme != "mlflow-artifacts":
         raise invalid(f"Studio serves proxied artifacts (mlflow-artifacts:/...) only, not {artifact_uri!r}")
     return safe_path(parsed.path.lstrip("/"))
+
+
+def check_writable(path: str) -> str:
+    """A path a client may write or delete through the proxy: anything but the registry's copies (403)."""
+    checked = safe_path(path)
+    if checked.split("/", 1)[0] == REGISTRY_ROOT:
+        raise StudioError(
+            f"'{checked}' is read-only: files of registered model versions are written by the model registry only",
+            "PERMISSION_DENIED",
+        )
+    return checked
+
+
+def is_reserved(name: str) -> bool:
+    """Studio's own entries (temporary files, staging): never listed, copied or served."""
+    return name.startswith(RESERVED_PREFIX)
 
 
 def check_parts(parts: list[tuple[int, str]]) -> list[tuple[int, str]]:
@@ -151,6 +169,11 @@ class ArtifactStore(ABC):
     @abstractmethod
     def abort_multipart(self, path: str, upload_id: str) -> None:
         """Discard a multipart upload and its parts; an unknown upload is not an error."""
+
+    @abstractmethod
+    def copy(self, src: str, dst: str) -> tuple[int, int]:
+        """Copy the file or directory tree at ``src`` to ``dst``, which must hold nothing yet; returns (files, bytes).
+        All or nothing: a failure leaves no partial copy. A missing or empty ``src`` is RESOURCE_DOES_NOT_EXIST."""
 
     def exists(self, path: str) -> bool:
         """Whether a file or directory is at ``path``."""

@@ -24,6 +24,7 @@ from tracking.artifacts.base import (
     check_parts,
     copy_stream,
     file_path,
+    is_reserved,
     safe_path,
 )
 
@@ -140,6 +141,56 @@ class LocalArtifactStore(ArtifactStore):
                 target.unlink(missing_ok=True)
             elif target.is_dir():
                 shutil.rmtree(target)
+
+    def copy(self, src: str, dst: str) -> tuple[int, int]:
+        source = self._resolve(safe_path(src))
+        checked = file_path(dst)
+        target = self._resolve(checked)
+        if target.exists() or target.is_symlink():
+            raise invalid(f"Cannot copy to '{checked}': something is there already")
+        if not source.exists():
+            raise not_found(f"No such artifact: '{safe_path(src)}'")
+        with _os_errors(checked):
+            target.parent.mkdir(parents=True, exist_ok=True)
+        # Built beside the target under a reserved name, then renamed into place: all or nothing.
+        staging = target.parent / f"{RESERVED_PREFIX}copy-{uuid.uuid4().hex}"
+        try:
+            files, size = self._link_tree(source, staging) if source.is_dir() else (1, self._link(source, staging))
+            if not files:
+                raise not_found(f"No files under '{safe_path(src)}'")
+            os.rename(staging, target)
+        except BaseException:
+            if staging.is_dir():
+                shutil.rmtree(staging, ignore_errors=True)
+            else:
+                staging.unlink(missing_ok=True)
+            raise
+        return files, size
+
+    def _link_tree(self, source: Path, staging: Path) -> tuple[int, int]:
+        files = size = 0
+        for directory, subdirectories, names in os.walk(source):
+            subdirectories[:] = [d for d in subdirectories if not is_reserved(d)]
+            relative = Path(directory).relative_to(source)
+            for name in names:
+                if is_reserved(name):
+                    continue
+                size += self._link(Path(directory) / name, staging / relative / name)
+                files += 1
+        return files, size
+
+    def _link(self, source: Path, target: Path) -> int:
+        """Hard-link one file (a snapshot: the store replaces files by rename, never rewrites them in place), or copy
+        it where linking is impossible (another filesystem, no permission). Symlinks out of the root are skipped."""
+        real = source.resolve()
+        if not real.is_relative_to(self.root) or not real.is_file():
+            return 0
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(real, target)
+        except OSError:
+            shutil.copy2(real, target)
+        return target.stat().st_size
 
     def _staging(self, upload_id: str) -> Path:
         if not re.fullmatch(r"[0-9a-f]{32}", upload_id or ""):

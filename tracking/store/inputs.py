@@ -20,7 +20,7 @@ from studio.errors import invalid
 from tracking.models import Dataset, DatasetInput, Run, RunModelLink
 from tracking.store.logged_models import link_model_exists
 from tracking.store.runs import get_active_run
-from tracking.validation import _as_studio_error
+from tracking.validation import as_studio_error
 
 # MLflow does not bound source_type; Studio's column (and MLflow's own) holds 36 characters.
 MAX_DATASET_SOURCE_TYPE_SIZE = 36
@@ -46,7 +46,7 @@ class DatasetInputIn:
     tags: list[tuple[str, str]] = field(default_factory=list)
 
 
-@_as_studio_error
+@as_studio_error
 def validate_dataset_input(dataset_input: DatasetInputIn) -> None:
     """MLflow's dataset and input tag limits (name, digest, source, schema, profile, tag sizes)."""
     d = dataset_input.dataset

@@ -1,0 +1,148 @@
+"""Registered model endpoints of MLflow's registry API (``registered-models/...``), aliases included."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import path
+
+from registry.api.serializers import model_version_to_wire, registered_model_to_wire
+from registry.store import aliases
+from registry.store import models as store
+from studio.api import Args, api_view, method_router, request_user
+
+
+def _page(key: str, items: list[dict[str, Any]], token: str | None) -> dict[str, Any]:
+    payload: dict[str, Any] = {}
+    if items:
+        payload[key] = items
+    if token:
+        payload["next_page_token"] = token
+    return payload
+
+
+@api_view("POST")
+def CreateRegisteredModelApi(request: HttpRequest, args: Args) -> dict:
+    model = store.create_registered_model(
+        name=args.str("name", required=True),
+        tags=args.key_values("tags"),
+        description=args.str("description", default=""),
+        deployment_job_id=args.str("deployment_job_id", default=""),
+        user=request_user(request),
+    )
+    return {"registered_model": registered_model_to_wire(store.load_details([model])[0])}
+
+
+@api_view("GET")
+def GetRegisteredModelApi(request: HttpRequest, args: Args) -> dict:
+    return {
+        "registered_model": registered_model_to_wire(store.get_registered_model(name=args.str("name", required=True)))
+    }
+
+
+@api_view("POST")
+def RenameRegisteredModelApi(request: HttpRequest, args: Args) -> dict:
+    model = store.rename_registered_model(
+        name=args.str("name", required=True), new_name=args.str("new_name", default=""), user=request_user(request)
+    )
+    return {"registered_model": registered_model_to_wire(store.load_details([model])[0])}
+
+
+@api_view("PATCH")
+def UpdateRegisteredModelApi(request: HttpRequest, args: Args) -> dict:
+    model = store.update_registered_model(
+        name=args.str("name", required=True),
+        description=args.str("description"),
+        deployment_job_id=args.str("deployment_job_id"),
+        user=request_user(request),
+    )
+    return {"registered_model": registered_model_to_wire(store.load_details([model])[0])}
+
+
+@api_view("DELETE")
+def DeleteRegisteredModelApi(request: HttpRequest, args: Args) -> dict:
+    store.delete_registered_model(name=args.str("name", required=True), user=request_user(request))
+    return {}
+
+
+@api_view("GET")
+def SearchRegisteredModelsApi(request: HttpRequest, args: Args) -> dict:
+    found, token = store.search_registered_models(
+        filter_string=args.str("filter", default=""),
+        max_results=args.int("max_results", default=store.SEARCH_REGISTERED_MODEL_MAX_RESULTS_DEFAULT),
+        order_by=args.str_list("order_by"),
+        page_token_=args.str("page_token"),
+    )
+    return _page("registered_models", [registered_model_to_wire(d) for d in found], token)
+
+
+@api_view("GET", "POST")
+def GetLatestVersionsApi(request: HttpRequest, args: Args) -> dict:
+    versions = store.latest_versions(name=args.str("name", required=True), stages=args.str_list("stages"))
+    return _page("model_versions", [model_version_to_wire(v) for v in versions], None)
+
+
+@api_view("POST")
+def SetRegisteredModelTagApi(request: HttpRequest, args: Args) -> dict:
+    store.set_registered_model_tag(
+        name=args.str("name", required=True),
+        key=args.str("key", required=True),
+        value=args.str("value", required=True),
+        user=request_user(request),
+    )
+    return {}
+
+
+@api_view("DELETE")
+def DeleteRegisteredModelTagApi(request: HttpRequest, args: Args) -> dict:
+    store.delete_registered_model_tag(
+        name=args.str("name", required=True), key=args.str("key", required=True), user=request_user(request)
+    )
+    return {}
+
+
+@api_view("POST")
+def SetRegisteredModelAliasApi(request: HttpRequest, args: Args) -> dict:
+    aliases.set_registered_model_alias(
+        name=args.str("name", required=True),
+        alias=args.str("alias", required=True),
+        version=args.str("version", required=True),
+        user=request_user(request),
+    )
+    return {}
+
+
+@api_view("DELETE")
+def DeleteRegisteredModelAliasApi(request: HttpRequest, args: Args) -> dict:
+    aliases.delete_registered_model_alias(
+        name=args.str("name", required=True), alias=args.str("alias", required=True), user=request_user(request)
+    )
+    return {}
+
+
+@api_view("GET")
+def GetModelVersionByAliasApi(request: HttpRequest, args: Args) -> dict:
+    version = aliases.get_model_version_by_alias(
+        name=args.str("name", required=True), alias=args.str("alias", required=True)
+    )
+    return {"model_version": model_version_to_wire(version)}
+
+
+urlpatterns = [
+    path("registered-models/create", CreateRegisteredModelApi),
+    path("registered-models/get", GetRegisteredModelApi),
+    path("registered-models/rename", RenameRegisteredModelApi),
+    path("registered-models/update", UpdateRegisteredModelApi),
+    path("registered-models/delete", DeleteRegisteredModelApi),
+    path("registered-models/search", SearchRegisteredModelsApi),
+    path("registered-models/get-latest-versions", GetLatestVersionsApi),
+    path("registered-models/set-tag", SetRegisteredModelTagApi),
+    path("registered-models/delete-tag", DeleteRegisteredModelTagApi),
+    path(
+        "registered-models/alias",
+        method_router(
+            get=GetModelVersionByAliasApi, post=SetRegisteredModelAliasApi, delete=DeleteRegisteredModelAliasApi
+        ),
+    ),
+]

@@ -1,0 +1,256 @@
+"""Registered models: create, read, rename, update, delete, tags, search, and the latest version of each stage."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, QuerySet, Subquery
+from mlflow.entities.model_registry.model_version_stages import ALL_STAGES
+
+from registry import validation
+from registry.models import ModelVersion, RegisteredModel, RegisteredModelAlias, RegisteredModelTag, Stage
+from registry.store import events
+from registry.store.search import model_filter, model_ordering
+from studio.errors import already_exists, invalid, not_found
+from tracking import artifacts
+from tracking.search import page_offset, page_token
+from tracking.store.common import now_ms
+
+Action = events.Action
+SEARCH_REGISTERED_MODEL_MAX_RESULTS_DEFAULT = 100
+SEARCH_REGISTERED_MODEL_MAX_RESULTS_THRESHOLD = 1000
+# SQLite allows 32,766 bound variables per statement; stay well below for IN lists.
+_IN_CHUNK = 900
+
+
+@dataclass
+class ModelDetails:
+    """A registered model with what its message carries: tags, aliases, and the latest version of each stage."""
+
+    model: RegisteredModel
+    tags: list[tuple[str, str]] = field(default_factory=list)
+    aliases: list[tuple[str, int]] = field(default_factory=list)
+    latest_versions: list[ModelVersion] = field(default_factory=list)
+
+
+def get_model_row(name: str) -> RegisteredModel:
+    """The registered model with this exact name."""
+    validation.model_name(name)
+    model = RegisteredModel.objects.filter(name=name).first()
+    if model is None:
+        raise not_found(f"Registered Model with name={name} not found")
+    return model
+
+
+def lock_model(name: str) -> RegisteredModel:
+    """The model row, locked until the end of the transaction (PostgreSQL; SQLite's IMMEDIATE transactions
+    serialize writers already), so that concurrent version numbers and alias moves queue."""
+    validation.model_name(name)
+    model = RegisteredModel.objects.select_for_update().filter(name=name).first()
+    if model is None:
+        raise not_found(f"Registered Model with name={name} not found")
+    return model
+
+
+def touch(model: RegisteredModel, timestamp: int) -> None:
+    """Record that something in the model changed (MLflow bumps ``last_updated_timestamp`` on version changes)."""
+    model.last_updated_timestamp = timestamp
+    RegisteredModel.objects.filter(pk=model.pk).update(last_updated_timestamp=timestamp)
+
+
+def create_registered_model(
+    *,
+    name: str,
+    tags: Iterable[tuple[str, str]] = (),
+    description: str = "",
+    deployment_job_id: str = "",
+    user: str = "",
+) -> RegisteredModel:
+    """Create a model with no versions; a taken name is RESOURCE_ALREADY_EXISTS (which the client tolerates)."""
+    validation.model_name(name)
+    tag_map = dict(tags)
+    for key, value in tag_map.items():
+        validation.registered_model_tag(key, value)
+    now = now_ms()
+    try:
+        with transaction.atomic():
+            model = RegisteredModel.objects.create(
+                name=name,
+                description=description or "",
+                user_id=user or "",
+                creation_timestamp=now,
+                last_updated_timestamp=now,
+                deployment_job_id=deployment_job_id or "",
+            )
+            RegisteredModelTag.objects.bulk_create(
+                [RegisteredModelTag(registered_model=model, key=k, value=v) for k, v in tag_map.items()]
+            )
+            events.record(model, Action.MODEL_CREATED, user=user, new_value=name, timestamp=now)
+    except IntegrityError:
+        raise already_exists(f"Registered Model (name={name}) already exists.") from None
+    return model
+
+
+def rename_registered_model(*, name: str, new_name: str, user: str = "") -> RegisteredModel:
+    """Rename a model; its versions, tags and aliases go with it."""
+    validation.new_model_name(new_name)
+    try:
+        with transaction.atomic():
+            model = lock_model(name)
+            now = now_ms()
+            RegisteredModel.objects.filter(pk=model.pk).update(name=new_name, last_updated_timestamp=now)
+            ModelVersion.objects.filter(registered_model=model).update(last_updated_timestamp=now)
+            model.name, model.last_updated_timestamp = new_name, now
+            events.record(model, Action.MODEL_RENAMED, user=user, old_value=name, new_value=new_name, timestamp=now)
+    except IntegrityError:
+        raise already_exists(f"Registered Model (name={new_name}) already exists.") from None
+    return model
+
+
+def update_registered_model(
+    *, name: str, description: str | None = None, deployment_job_id: str | None = None, user: str = ""
+) -> RegisteredModel:
+    """Change a model's description (and MLflow 3's deployment job id)."""
+    with transaction.atomic():
+        model = lock_model(name)
+        now = now_ms()
+        old = model.description
+        if description is not None:
+            model.description = description
+        if deployment_job_id is not None:
+            model.deployment_job_id = deployment_job_id
+        model.last_updated_timestamp = now
+        model.save(update_fields=["description", "deployment_job_id", "last_updated_timestamp"])
+        if description is not None and description != old:
+            events.record(
+                model, Action.MODEL_UPDATED, user=user, key="description", old_value=old, new_value=description
+            )
+    return model
+
+
+def delete_registered_model(*, name: str, user: str = "") -> None:
+    """Delete a model with its versions, tags and aliases; the versions' files go once the rows are gone."""
+    with transaction.atomic():
+        model = lock_model(name)
+        now = now_ms()
+        for alias, version in RegisteredModelAlias.objects.filter(registered_model=model).values_list(
+            "alias", "model_version__version"
+        ):
+            events.record(model, Action.ALIAS_DELETED, user=user, alias=alias, old_value=str(version), timestamp=now)
+        events.record(model, Action.MODEL_DELETED, user=user, old_value=name, timestamp=now)
+        folder = model_storage_folder(model.pk)
+        model.delete()
+        transaction.on_commit(lambda: artifacts.delete_artifacts(folder))
+
+
+def model_storage_folder(model_pk: int) -> str:
+    """Where the copies of a model's version files live in the artifact store."""
+    return f"{artifacts.REGISTRY_ROOT}/{model_pk}"
+
+
+def set_registered_model_tag(*, name: str, key: str, value: str, user: str = "") -> None:
+    """Set (or overwrite) a tag of a model."""
+    validation.model_name(name)
+    validation.registered_model_tag(key, value)
+    with transaction.atomic():
+        model = lock_model(name)
+        old = RegisteredModelTag.objects.filter(registered_model=model, key=key).values_list("value", flat=True).first()
+        RegisteredModelTag.objects.update_or_create(registered_model=model, key=key, defaults={"value": value})
+        if old != value:
+            events.record(model, Action.MODEL_TAG_SET, user=user, key=key, old_value=old, new_value=value)
+
+
+def delete_registered_model_tag(*, name: str, key: str, user: str = "") -> None:
+    """Remove a tag of a model; a missing tag is not an error, as in MLflow."""
+    validation.model_name(name)
+    validation.tag_key(key)
+    with transaction.atomic():
+        model = lock_model(name)
+        old = RegisteredModelTag.objects.filter(registered_model=model, key=key).values_list("value", flat=True).first()
+        if old is not None:
+            RegisteredModelTag.objects.filter(registered_model=model, key=key).delete()
+            events.record(model, Action.MODEL_TAG_DELETED, user=user, key=key, old_value=old)
+
+
+def get_registered_model(*, name: str) -> ModelDetails:
+    """A model with its tags, aliases and latest versions (the client reads it before most registry writes)."""
+    return load_details([get_model_row(name)])[0]
+
+
+def latest_versions(*, name: str, stages: Sequence[str] = ()) -> list[ModelVersion]:
+    """The newest version in each of the given stages (every stage when none is given), by stage order."""
+    wanted = [validation.stage(s) for s in stages] or list(ALL_STAGES)
+    details = get_registered_model(name=name)
+    return [v for v in details.latest_versions if v.current_stage in wanted]
+
+
+def search_registered_models(
+    *,
+    filter_string: str | None = None,
+    max_results: int = SEARCH_REGISTERED_MODEL_MAX_RESULTS_DEFAULT,
+    order_by: Sequence[str] = (),
+    page_token_: str | None = None,
+) -> tuple[list[ModelDetails], str | None]:
+    """One page of the models matching the filter (prompts excluded unless asked for), and the next page's token."""
+    if max_results < 1:
+        raise invalid(
+            f"Invalid value for request parameter max_results. It must be a positive integer, got {max_results}"
+        )
+    if max_results > SEARCH_REGISTERED_MODEL_MAX_RESULTS_THRESHOLD:
+        raise invalid(
+            "Invalid value for request parameter max_results. It must be at most "
+            f"{SEARCH_REGISTERED_MODEL_MAX_RESULTS_THRESHOLD}, but got value {max_results}"
+        )
+    condition = model_filter(filter_string)
+    ordering = model_ordering(tuple(order_by))
+    offset = page_offset(page_token_)
+    rows = list(RegisteredModel.objects.filter(condition).order_by(*ordering)[offset : offset + max_results + 1])
+    token = page_token(offset + max_results) if len(rows) > max_results else None
+    return load_details(rows[:max_results]), token
+
+
+def load_details(models: list[RegisteredModel]) -> list[ModelDetails]:
+    """Tags, aliases and latest versions of many models in a few queries (five, whatever the page size)."""
+    details = {m.pk: ModelDetails(m) for m in models}
+    ids = list(details)
+    for start in range(0, len(ids), _IN_CHUNK):
+        chunk = ids[start : start + _IN_CHUNK]
+        for model_pk, key, value in RegisteredModelTag.objects.filter(registered_model_id__in=chunk).values_list(
+            "registered_model_id", "key", "value"
+        ):
+            details[model_pk].tags.append((key, value))
+        for model_pk, alias, version in (
+            RegisteredModelAlias.objects.filter(registered_model_id__in=chunk)
+            .order_by("alias")
+            .values_list("registered_model_id", "alias", "model_version__version")
+        ):
+            details[model_pk].aliases.append((alias, version))
+        for version in latest_per_stage(chunk):
+            details[version.registered_model_id].latest_versions.append(version)
+    return [details[m.pk] for m in models]
+
+
+def version_queryset() -> QuerySet[ModelVersion]:
+    """Model versions with what their message carries (model name, tags, aliases) loaded along."""
+    return ModelVersion.objects.select_related("registered_model").prefetch_related("tags", "aliases")
+
+
+def latest_per_stage(model_ids: list[int]) -> list[ModelVersion]:
+    """The newest version in each stage of each model (deleted versions aside), in stage order."""
+    newest = (
+        ModelVersion.objects.filter(
+            registered_model_id=OuterRef("registered_model_id"), current_stage=OuterRef("current_stage")
+        )
+        .order_by("-version")
+        .values("version")[:1]
+    )
+    rows = (
+        version_queryset()
+        .filter(registered_model_id__in=model_ids)
+        .exclude(current_stage=Stage.DELETED)
+        .filter(version=Subquery(newest))
+    )
+    order = {stage: i for i, stage in enumerate(ALL_STAGES)}
+    return sorted(rows, key=lambda v: (v.registered_model_id, order.get(v.current_stage, len(order))))
