@@ -19,6 +19,7 @@ from django.test import Client
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
+from studio.errors import StudioError
 from tracking.artifacts import LocalArtifactStore, get_artifact_store, safe_path
 from tracking.store.common import experiment_artifact_location
 
@@ -641,3 +642,65 @@ def test_mlflow_client_falls_back_to_put_when_multipart_is_off(
         mlflow.log_artifact(str(tmp_path / "model.bin"))
     assert (root / experiment_id / run.info.run_id / "artifacts/model.bin").read_bytes() == data
     assert not (root / ".studio-uploads").exists()
+
+
+def test_copy_hard_links_a_snapshot(proxy, root):
+    proxy.put("1/r/artifacts/model/MLmodel", b"flavors")
+    proxy.put("1/r/artifacts/model/data/w.bin", b"weights")
+    (root / "1/r/artifacts/model/.studio-tmp-x").write_bytes(b"partial")
+    store = get_artifact_store()
+    assert store.copy("1/r/artifacts/model", "registry/1/v") == (2, len(b"flavors") + len(b"weights"))
+    copied = root / "registry/1/v"
+    assert sorted(str(p.relative_to(copied)) for p in copied.rglob("*") if p.is_file()) == ["MLmodel", "data/w.bin"]
+    source = root / "1/r/artifacts/model/data/w.bin"
+    assert (copied / "data/w.bin").stat().st_ino == source.stat().st_ino  # a link, not a second copy of the bytes
+    proxy.put("1/r/artifacts/model/data/w.bin", b"changed")  # replaced by rename: the copy keeps the old bytes
+    assert (copied / "data/w.bin").read_bytes() == b"weights"
+    assert store.copy("1/r/artifacts/model/MLmodel", "registry/1/one") == (1, len(b"flavors"))
+    assert (root / "registry/1/one").read_bytes() == b"flavors"
+    assert not [p for p in (root / "registry/1").iterdir() if p.name.startswith(".studio-")]
+
+
+@pytest.mark.parametrize(
+    ("src", "dst", "error_code"),
+    [
+        ("1/missing", "registry/x", "RESOURCE_DOES_NOT_EXIST"),
+        ("1/empty", "registry/x", "RESOURCE_DOES_NOT_EXIST"),
+        ("1/d", "1/d", "INVALID_PARAMETER_VALUE"),
+        ("1/../..", "registry/x", "INVALID_PARAMETER_VALUE"),
+        ("1/d", "", "INVALID_PARAMETER_VALUE"),
+    ],
+)
+def test_copy_refusals_leave_nothing(proxy, root, src, dst, error_code):
+    proxy.put("1/d/f.txt", b"x")
+    (root / "1/empty").mkdir()
+    with pytest.raises(StudioError) as raised:
+        get_artifact_store().copy(src, dst)
+    assert raised.value.error_code == error_code
+    assert not (root / "registry").exists() or not any((root / "registry").iterdir())
+
+
+def test_registry_folder_is_read_only_through_the_proxy(proxy, root, settings):
+    settings.STUDIO_MULTIPART_UPLOADS = True
+    proxy.put("1/f.txt", b"original")
+    get_artifact_store().copy("1/f.txt", "registry/1/v/f.txt")
+    for path in ("registry/1/v/f.txt", "registry/new.txt", "./registry/1/v/f.txt", "registry//1/v/f.txt"):
+        assert_error(proxy.client.put(proxy.url(path), b"evil", content_type="text/plain"), 403, "PERMISSION_DENIED")
+    assert_error(proxy.client.delete(proxy.url("registry/1/v/f.txt")), 403, "PERMISSION_DENIED")
+    for action in ("create", "complete", "abort"):
+        response = proxy.client.post(
+            f"/api/2.0/mlflow-artifacts/mpu/{action}/registry/1/v",
+            orjson.dumps(
+                {
+                    "path": "/tmp/f.txt",
+                    "num_parts": 1,
+                    "upload_id": "0" * 32,
+                    "parts": [{"part_number": 1, "etag": "e"}],
+                }
+            ),
+            content_type="application/json",
+        )
+        assert_error(response, 403, "PERMISSION_DENIED")
+    assert body(proxy.get("registry/1/v/f.txt")) == b"original"
+    assert proxy.list("registry/1/v") == {"files": [{"path": "f.txt", "is_dir": False, "file_size": 8}]}
+    assert proxy.put("registryfoo/f.txt", b"fine") == {}

@@ -13,6 +13,7 @@ import mlflow
 import pytest
 from moto.server import ThreadedMotoServer
 
+from studio.errors import StudioError
 from tests.tracking.test_artifacts import ProxyClient, assert_client_round_trip, assert_error, body
 from tracking.artifacts import S3ArtifactStore, get_artifact_store
 
@@ -201,3 +202,25 @@ def test_mlflow_client_multipart_upload_on_s3(mlflow_client, tmp_path, s3, prefi
         artifact_uri=f"{run.info.artifact_uri}/weights/model.bin", dst_path=tmp_path / "d"
     )
     assert Path(local).read_bytes() == data
+
+
+def test_copy_is_server_side_and_all_or_nothing(proxy, s3, prefix):
+    proxy.put("1/r/artifacts/model/MLmodel", b"m")
+    proxy.put("1/r/artifacts/model/data/w.bin", b"weights")
+    store = get_artifact_store()
+    assert store.copy("1/r/artifacts/model", "registry/1/v") == (2, len(b"m") + len(b"weights"))
+    assert {k: v for k, v in keys(s3, prefix).items() if k.startswith("registry/")} == {
+        "registry/1/v/MLmodel": 1,
+        "registry/1/v/data/w.bin": 7,
+    }
+    assert body(proxy.get("registry/1/v/data/w.bin")) == b"weights"
+    assert store.copy("1/r/artifacts/model/MLmodel", "registry/1/file") == (1, 1)
+    with pytest.raises(StudioError) as missing:
+        store.copy("1/r/artifacts/nothing", "registry/1/x")
+    assert missing.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    with pytest.raises(StudioError) as taken:
+        store.copy("1/r/artifacts/model", "registry/1/v")
+    assert taken.value.error_code == "INVALID_PARAMETER_VALUE"
+    assert_error(
+        proxy.client.put(proxy.url("registry/1/v/MLmodel"), b"x", content_type="text/plain"), 403, "PERMISSION_DENIED"
+    )
