@@ -10,18 +10,30 @@ from mlflow.utils import validation as mv
 
 from tracking.validation import as_studio_error
 
+MAX_MODEL_NAME_LENGTH = 256  # the column's size, as in MLflow's SQL store
+MAX_ID_LENGTHS = {"run_id": 32, "model_id": 40, "deployment_job_id": 256}
+
 
 @as_studio_error
 def model_name(name: Any) -> str:
-    """A non-empty name without ``/`` or ``:``."""
+    """A non-empty name without ``/`` or ``:``, of at most 256 characters."""
     mv._validate_model_name(name)
+    mv._validate_length_limit("name", MAX_MODEL_NAME_LENGTH, name)
     return name
+
+
+@as_studio_error
+def id_field(field: str, value: str) -> str:
+    """A lineage id (``run_id``, ``model_id``) or ``deployment_job_id`` no longer than its column."""
+    mv._validate_length_limit(field, MAX_ID_LENGTHS[field], value)
+    return value
 
 
 @as_studio_error
 def new_model_name(name: Any) -> str:
     """The target name of a rename."""
     mv._validate_model_renaming(name)
+    mv._validate_length_limit("new_name", MAX_MODEL_NAME_LENGTH, name)
     return name
 
 

@@ -217,9 +217,17 @@ def request_args(request: HttpRequest, path_kwargs: dict[str, Any]) -> Args:
     return Args(data)
 
 
+MAX_USER_LENGTH = 256
+
+
 def request_user(request: HttpRequest) -> str:
     """Who makes the request, for audit trails: the signed-in user, else the user name of the HTTP Basic credentials
-    the client sends (``MLFLOW_TRACKING_USERNAME``; not verified while ``STUDIO_AUTH`` is off), else ""."""
+    the client sends (``MLFLOW_TRACKING_USERNAME``; not verified while ``STUDIO_AUTH`` is off), else "".
+    At most 256 characters, the size of the columns that record it."""
+    return _request_user(request)[:MAX_USER_LENGTH]
+
+
+def _request_user(request: HttpRequest) -> str:
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         return user.get_username()

@@ -70,6 +70,7 @@ def create_registered_model(
 ) -> RegisteredModel:
     """Create a model with no versions; a taken name is RESOURCE_ALREADY_EXISTS (which the client tolerates)."""
     validation.model_name(name)
+    validation.id_field("deployment_job_id", deployment_job_id or "")
     tag_map = dict(tags)
     for key, value in tag_map.items():
         validation.registered_model_tag(key, value)
@@ -120,7 +121,7 @@ def update_registered_model(
         if description is not None:
             model.description = description
         if deployment_job_id is not None:
-            model.deployment_job_id = deployment_job_id
+            model.deployment_job_id = validation.id_field("deployment_job_id", deployment_job_id)
         model.last_updated_timestamp = now
         model.save(update_fields=["description", "deployment_job_id", "last_updated_timestamp"])
         if description is not None and description != old:

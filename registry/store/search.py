@@ -133,8 +133,12 @@ def _satisfied_by_false(c: Comparison) -> bool:
     return False
 
 
-def _prompt_exclusion(tags: type[RegisteredModelTag] | type[ModelVersionTag], owner: str) -> Q:
-    return ~Q(Exists(tags.objects.filter(**{owner: OuterRef("pk")}, key=IS_PROMPT_TAG_KEY, value__iexact="true")))
+def _prompt_exclusion(model_ref: str) -> Q:
+    """Not a prompt: no ``mlflow.prompt.is_prompt = 'true'`` tag on the registered model ``model_ref`` names."""
+    prompts = RegisteredModelTag.objects.filter(
+        registered_model=OuterRef(model_ref), key=IS_PROMPT_TAG_KEY, value__iexact="true"
+    )
+    return ~Q(Exists(prompts))
 
 
 def model_filter(filter_string: str | None) -> Q:
@@ -148,7 +152,7 @@ def model_filter(filter_string: str | None) -> Q:
 
     condition = Q() if node is None else tree_to_q(node, leaf)
     if not _queries_prompts(node):
-        condition &= _prompt_exclusion(RegisteredModelTag, "registered_model")
+        condition &= _prompt_exclusion("pk")
     return condition
 
 
@@ -163,7 +167,7 @@ def version_filter(filter_string: str | None) -> Q:
 
     condition = Q() if node is None else tree_to_q(node, leaf)
     if not _queries_prompts(node):
-        condition &= _prompt_exclusion(RegisteredModelTag, "registered_model__pk")
+        condition &= _prompt_exclusion("registered_model_id")
     return condition
 
 

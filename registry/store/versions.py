@@ -108,6 +108,8 @@ def create_model_version(
 ) -> ModelVersion:
     """Register the next version of a model from a source, copying its files first; READY when it returns."""
     validation.model_name(name)
+    validation.id_field("run_id", run_id or "")
+    validation.id_field("model_id", model_id or "")
     tag_map = dict(tags)
     for key, value in tag_map.items():
         validation.model_version_tag(key, value)

@@ -30,6 +30,8 @@ def test_create_get_and_duplicate(api):
         ({"name": "a/b"}, "Names cannot contain '/' or ':'"),
         ({"name": "a:b"}, "Names cannot contain '/' or ':'"),
         ({"name": "m", "tags": [{"key": "", "value": "x"}]}, "key"),
+        ({"name": "n" * 257}, "exceeds the maximum length"),
+        ({"name": "m", "deployment_job_id": "j" * 257}, "exceeds the maximum length"),
     ],
 )
 def test_create_refuses_bad_input(api, payload, fragment):

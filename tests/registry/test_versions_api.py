@@ -113,6 +113,7 @@ def test_external_source_is_referenced(api):
         ("models:/nope/1", {}, "not found"),
         ("mlflow-artifacts:/1/../../etc", {}, "Invalid path"),
         ("s3://bucket/../secret", {}, "relative path"),
+        ("s3://bucket/m", {"run_id": "r" * 33}, "exceeds the maximum length"),
         ("mlflow-artifacts:/{exp}/models/{model}/artifacts", {"run_id": "f" * 32}, "run_id request parameter"),
     ],
 )
@@ -273,6 +274,11 @@ def test_search_versions(api, register, run_id, logged_model):
     assert _versions(api, filter="source_path = 's3://b/x'") == [("ext", "1")]
     assert _versions(api, filter="name = 'a' and version_number > 1") == [("a", "2")]
     assert _versions(api, filter="version_number = 2 OR name = 'b'", order_by=["name ASC"]) == [("a", "2"), ("b", "1")]
+    # Versions of prompts (registered models tagged as such) are left out unless asked for.
+    api.post("registered-models/create", {"name": "p", "tags": [{"key": "mlflow.prompt.is_prompt", "value": "true"}]})
+    api.post("model-versions/create", {"name": "p", "source": "s3://b/p"})
+    assert ("p", "1") not in _versions(api)
+    assert _versions(api, filter="tags.`mlflow.prompt.is_prompt` = 'true'") == []  # a version tag, not the model's
     # Default order: last updated first.
     assert _versions(api)[0] == ("ext", "1")
     page = api.get("model-versions/search", {"max_results": 2})
