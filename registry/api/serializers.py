@@ -10,7 +10,7 @@ from registry.store.models import ModelDetails
 
 
 def model_version_to_wire(version: ModelVersion) -> dict[str, Any]:
-    """A ``ModelVersion`` message; the model, tags and aliases must have been loaded along."""
+    """A ``ModelVersion`` message of a version loaded through ``registry.store.models.with_details``."""
     payload: dict[str, Any] = {
         "name": version.registered_model.name,
         "version": str(version.version),
@@ -29,12 +29,11 @@ def model_version_to_wire(version: ModelVersion) -> dict[str, Any]:
         "model_id": version.model_id,
     }
     payload.update({k: v for k, v in optional.items() if v})
-    tags = [{"key": t.key, "value": t.value} for t in version.tags.all()]
+    tags = [{"key": k, "value": v} for k, v in version.tag_list]
     if tags:
         payload["tags"] = tags
-    aliases = sorted(a.alias for a in version.aliases.all())
-    if aliases:
-        payload["aliases"] = aliases
+    if version.alias_list:
+        payload["aliases"] = version.alias_list
     return payload
 
 

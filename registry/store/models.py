@@ -10,7 +10,14 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from mlflow.entities.model_registry.model_version_stages import ALL_STAGES
 
 from registry import validation
-from registry.models import ModelVersion, RegisteredModel, RegisteredModelAlias, RegisteredModelTag, Stage
+from registry.models import (
+    ModelVersion,
+    ModelVersionTag,
+    RegisteredModel,
+    RegisteredModelAlias,
+    RegisteredModelTag,
+    Stage,
+)
 from registry.store import events
 from registry.store.search import model_filter, model_ordering
 from studio.errors import already_exists, invalid, not_found
@@ -234,8 +241,27 @@ def load_details(models: list[RegisteredModel]) -> list[ModelDetails]:
 
 
 def version_queryset() -> QuerySet[ModelVersion]:
-    """Model versions with what their message carries (model name, tags, aliases) loaded along."""
-    return ModelVersion.objects.select_related("registered_model").prefetch_related("tags", "aliases")
+    """Model versions with their registered model joined; ``with_details`` adds tags and aliases."""
+    return ModelVersion.objects.select_related("registered_model")
+
+
+def with_details(versions: Iterable[ModelVersion]) -> list[ModelVersion]:
+    """Versions with ``tag_list`` ([(key, value)]) and ``alias_list`` (sorted names) set, in two queries for any
+    number of them. Django's prefetch_related cost ~0.3 ms per version here: most of a 100-model search."""
+    rows = list(versions)
+    by_pk = {v.pk: v for v in rows}
+    for version in rows:
+        version.tag_list, version.alias_list = [], []
+    ids = list(by_pk)
+    for start in range(0, len(ids), _IN_CHUNK):
+        chunk = ids[start : start + _IN_CHUNK]
+        tags = ModelVersionTag.objects.filter(model_version_id__in=chunk).order_by("pk")
+        for version_pk, key, value in tags.values_list("model_version_id", "key", "value"):
+            by_pk[version_pk].tag_list.append((key, value))
+        aliases = RegisteredModelAlias.objects.filter(model_version_id__in=chunk).order_by("alias")
+        for version_pk, alias in aliases.values_list("model_version_id", "alias"):
+            by_pk[version_pk].alias_list.append(alias)
+    return rows
 
 
 def latest_per_stage(model_ids: list[int]) -> list[ModelVersion]:
@@ -254,4 +280,4 @@ def latest_per_stage(model_ids: list[int]) -> list[ModelVersion]:
         .filter(version=Subquery(newest))
     )
     order = {stage: i for i, stage in enumerate(ALL_STAGES)}
-    return sorted(rows, key=lambda v: (v.registered_model_id, order.get(v.current_stage, len(order))))
+    return sorted(with_details(rows), key=lambda v: (v.registered_model_id, order.get(v.current_stage, len(order))))

@@ -29,6 +29,7 @@ from registry.store.models import (
     model_storage_folder,
     touch,
     version_queryset,
+    with_details,
 )
 from registry.store.search import version_filter, version_ordering
 from studio.errors import StudioError, already_exists, invalid, not_found
@@ -59,7 +60,7 @@ def get_version_row(name: str, version: str | int, *, for_update: bool = False) 
     row = query.first()
     if row is None:
         raise _missing_version(name, version)
-    return row
+    return with_details([row])[0]
 
 
 def get_model_version(*, name: str, version: str | int) -> ModelVersion:
@@ -256,13 +257,13 @@ def delete_model_version(*, name: str, version: str | int, user: str = "") -> No
         model = lock_model(name)
         row = get_version_row(name, version)
         now = now_ms()
-        for alias in row.aliases.all():
+        for alias in row.alias_list:
             events.record(
                 model,
                 Action.ALIAS_DELETED,
                 user=user,
                 version=row.version,
-                alias=alias.alias,
+                alias=alias,
                 old_value=str(row.version),
                 timestamp=now,
             )
@@ -286,7 +287,7 @@ def set_model_version_tag(*, name: str, version: str | int, key: str, value: str
     validation.model_version_tag(key, value)
     with transaction.atomic():
         row = get_version_row(name, version, for_update=True)
-        old = next((t.value for t in row.tags.all() if t.key == key), None)
+        old = dict(row.tag_list).get(key)
         ModelVersionTag.objects.update_or_create(model_version=row, key=key, defaults={"value": value})
         if old != value:
             events.record(
@@ -307,7 +308,7 @@ def delete_model_version_tag(*, name: str, version: str | int, key: str, user: s
     validation.tag_key(key)
     with transaction.atomic():
         row = get_version_row(name, version, for_update=True)
-        old = next((t.value for t in row.tags.all() if t.key == key), None)
+        old = dict(row.tag_list).get(key)
         if old is not None:
             ModelVersionTag.objects.filter(model_version=row, key=key).delete()
             events.record(
@@ -339,7 +340,7 @@ def search_model_versions(
     ordering = version_ordering(tuple(order_by))
     offset = page_offset(page_token_)
     query = version_queryset().exclude(current_stage=Stage.DELETED).filter(condition).order_by(*ordering)
-    rows = list(query[offset : offset + max_results + 1])
+    rows = with_details(query[offset : offset + max_results + 1])
     token = page_token(offset + max_results) if len(rows) > max_results else None
     return rows[:max_results], token
 
@@ -355,7 +356,7 @@ def copy_model_version(*, src_name: str, src_version: str | int, dst_name: str, 
     return create_model_version(
         name=dst_name,
         source=f"models:/{src_name}/{source.version}",
-        tags=[(t.key, t.value) for t in source.tags.all()],
+        tags=source.tag_list,
         run_link=source.run_link,
         description=source.description,
         user=user,
@@ -366,7 +367,7 @@ def versions_for_run(*, run_id: str) -> list[ModelVersion]:
     """The live versions registered from a run, directly or through one of its logged models; newest first."""
     logged = LoggedModel.objects.filter(source_run_id=run_id).values("model_id")
     query = version_queryset().exclude(current_stage=Stage.DELETED)
-    return list(query.filter(Q(run_id=run_id) | Q(model_id__in=logged)).order_by("-creation_timestamp", "-pk"))
+    return with_details(query.filter(Q(run_id=run_id) | Q(model_id__in=logged)).order_by("-creation_timestamp", "-pk"))
 
 
 @dataclass(frozen=True)

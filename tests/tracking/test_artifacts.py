@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.client
+import io
 import json
 import os
+import shutil
 import socket
 import urllib.parse
 from pathlib import Path
@@ -15,12 +18,15 @@ import mlflow
 import numpy as np
 import orjson
 import pytest
+from django.core import signing
 from django.test import Client
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
 from studio.errors import StudioError
-from tracking.artifacts import LocalArtifactStore, get_artifact_store, safe_path
+from tracking.api.artifact_proxy import _PART_SALT
+from tracking.artifacts import LocalArtifactStore, copy_artifacts, delete_artifacts, get_artifact_store, safe_path
+from tracking.artifacts import local as local_store
 from tracking.store.common import experiment_artifact_location
 
 PROXY = "/api/2.0/mlflow-artifacts/"
@@ -644,21 +650,149 @@ def test_mlflow_client_falls_back_to_put_when_multipart_is_off(
     assert not (root / ".studio-uploads").exists()
 
 
+# --- copy, and the read-only registry folder -------------------------------------------------------------------------
+
+
+def _files(base: Path) -> dict[str, bytes]:
+    """The regular files under ``base`` (symlinks not followed) and their bytes."""
+    files = [p for p in base.rglob("*") if p.is_file() and not p.is_symlink()]
+    return {p.relative_to(base).as_posix(): p.read_bytes() for p in files}
+
+
+def _studio_entries(base: Path) -> list[Path]:
+    return list(base.rglob(".studio-*")) if base.exists() else []
+
+
+def _copy_error(src: str, dst: str) -> StudioError:
+    with pytest.raises(StudioError) as raised:
+        get_artifact_store().copy(src, dst)
+    return raised.value
+
+
 def test_copy_hard_links_a_snapshot(proxy, root):
     proxy.put("1/r/artifacts/model/MLmodel", b"flavors")
     proxy.put("1/r/artifacts/model/data/w.bin", b"weights")
-    (root / "1/r/artifacts/model/.studio-tmp-x").write_bytes(b"partial")
+    proxy.put("1/r/artifacts/model/data/deep/x.txt", b"")
     store = get_artifact_store()
-    assert store.copy("1/r/artifacts/model", "registry/1/v") == (2, len(b"flavors") + len(b"weights"))
-    copied = root / "registry/1/v"
-    assert sorted(str(p.relative_to(copied)) for p in copied.rglob("*") if p.is_file()) == ["MLmodel", "data/w.bin"]
-    source = root / "1/r/artifacts/model/data/w.bin"
-    assert (copied / "data/w.bin").stat().st_ino == source.stat().st_ino  # a link, not a second copy of the bytes
+    assert store.copy("1/r/artifacts/model", "registry/1/v") == (3, len(b"flavors") + len(b"weights"))
+    copied, source = root / "registry/1/v", root / "1/r/artifacts/model"
+    assert _files(copied) == _files(source) == {"MLmodel": b"flavors", "data/w.bin": b"weights", "data/deep/x.txt": b""}
+    for name in ("MLmodel", "data/w.bin"):
+        # A second name for the same inode, not a second copy of the bytes.
+        assert (copied / name).stat().st_ino == (source / name).stat().st_ino
+        assert (copied / name).stat().st_nlink == 2
     proxy.put("1/r/artifacts/model/data/w.bin", b"changed")  # replaced by rename: the copy keeps the old bytes
     assert (copied / "data/w.bin").read_bytes() == b"weights"
-    assert store.copy("1/r/artifacts/model/MLmodel", "registry/1/one") == (1, len(b"flavors"))
+    assert (copied / "data/w.bin").stat().st_nlink == 1
+    proxy.delete("1/r/artifacts/model")
+    assert (copied / "MLmodel").read_bytes() == b"flavors"
+    assert _studio_entries(root) == []
+
+
+def test_copy_of_a_single_file(proxy, root):
+    proxy.put("1/r/artifacts/MLmodel", b"flavors")
+    assert get_artifact_store().copy("1/r/artifacts/MLmodel", "registry/1/one") == (1, 7)
     assert (root / "registry/1/one").read_bytes() == b"flavors"
-    assert not [p for p in (root / "registry/1").iterdir() if p.name.startswith(".studio-")]
+    assert (root / "registry/1/one").stat().st_ino == (root / "1/r/artifacts/MLmodel").stat().st_ino
+    assert _studio_entries(root) == []
+
+
+def test_copy_artifacts_and_delete_artifacts_take_store_paths(proxy, root):
+    proxy.put("1/r/artifacts/m/a.txt", b"a")
+    assert copy_artifacts(src="1/r/artifacts/m", dst="registry/2/v") == (1, 1)
+    assert proxy.list("registry/2/v") == {"files": [{"path": "a.txt", "is_dir": False, "file_size": 1}]}
+    delete_artifacts("registry/2/v")
+    delete_artifacts("registry/2/v")  # nothing there is fine
+    assert not (root / "registry/2/v").exists()
+    assert (root / "1/r/artifacts/m/a.txt").read_bytes() == b"a"
+
+
+def test_copy_falls_back_to_copying_where_links_fail(proxy, root, monkeypatch):
+    proxy.put("1/m/a.bin", b"aaa")
+    proxy.put("1/m/sub/b.bin", b"bb")
+
+    def cross_device(*args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", cross_device)
+    assert get_artifact_store().copy("1/m", "registry/1/v") == (2, 5)
+    assert _files(root / "registry/1/v") == {"a.bin": b"aaa", "sub/b.bin": b"bb"}
+    assert (root / "registry/1/v/a.bin").stat().st_ino != (root / "1/m/a.bin").stat().st_ino
+    assert get_artifact_store().copy("1/m/sub/b.bin", "registry/1/b.bin") == (1, 2)
+    assert (root / "registry/1/b.bin").read_bytes() == b"bb"
+    assert _copy_error("1/m/a.bin", "registry/1/b.bin").error_code == "INVALID_PARAMETER_VALUE"
+    assert _studio_entries(root) == []
+
+
+def test_copy_failing_halfway_leaves_nothing(proxy, root, monkeypatch):
+    for name in ("a", "b", "c"):
+        proxy.put(f"1/m/{name}.bin", b"x")
+    real_copy, copied = shutil.copy2, []
+
+    def cross_device(*args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    def copy_until_the_disk_is_full(source: Any, target: Any) -> None:
+        if copied:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        copied.append(real_copy(source, target))
+
+    monkeypatch.setattr(os, "link", cross_device)
+    monkeypatch.setattr(shutil, "copy2", copy_until_the_disk_is_full)
+    with pytest.raises(OSError, match="No space"):
+        get_artifact_store().copy("1/m", "registry/1/v")
+    assert len(copied) == 1, "one file was copied before the failure"
+    assert not (root / "registry").exists(), "the parents made for the copy go too"
+    assert _studio_entries(root) == []
+    assert _files(root / "1/m") == {"a.bin": b"x", "b.bin": b"x", "c.bin": b"x"}
+
+
+@pytest.mark.parametrize("src", ["1/m", "1/m/a.bin"])
+def test_copy_never_replaces_what_appeared_at_the_target_meanwhile(proxy, root, monkeypatch, src):
+    proxy.put("1/m/a.bin", b"new")
+    real_snapshot = local_store._snapshot
+
+    def concurrent_writer(source: Path, target: Path) -> int:
+        get_artifact_store().write("registry/1/v/a.bin" if src == "1/m" else "registry/1/v", io.BytesIO(b"theirs"))
+        return real_snapshot(source, target)
+
+    monkeypatch.setattr(local_store, "_snapshot", concurrent_writer)
+    error = _copy_error(src, "registry/1/v")
+    assert error.message == "Cannot copy to 'registry/1/v': something is there already"
+    assert _files(root / "registry") == {"1/v/a.bin" if src == "1/m" else "1/v": b"theirs"}
+    assert _studio_entries(root) == []
+
+
+def test_copy_skips_reserved_entries(proxy, root):
+    proxy.put("1/m/MLmodel", b"m")
+    (root / "1/m/.studio-tmp-1").write_bytes(b"partial")
+    (root / "1/m/.studio-uploads/u").mkdir(parents=True)
+    (root / "1/m/.studio-uploads/u/00001-e").write_bytes(b"part")
+    (root / "1/m/sub").mkdir()
+    (root / "1/m/sub/.studio-tmp-2").write_bytes(b"partial")
+    assert get_artifact_store().copy("1/m", "registry/1/v") == (1, 1)
+    assert _files(root / "registry/1/v") == {"MLmodel": b"m"}
+    (root / "1/only-reserved").mkdir()
+    (root / "1/only-reserved/.studio-tmp-3").write_bytes(b"partial")
+    assert _copy_error("1/only-reserved", "registry/1/w").error_code == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_copy_follows_symlinks_within_the_root_only(proxy, root, outside):
+    proxy.put("1/m/MLmodel", b"m")
+    proxy.put("1/shared/vocab.txt", b"vocab")
+    (root / "1/m/secret.txt").symlink_to(outside / "secret.txt")
+    (root / "1/m/outside-dir").symlink_to(outside, target_is_directory=True)
+    (root / "1/m/vocab").symlink_to(root / "1/shared", target_is_directory=True)
+    (root / "1/m/loop").symlink_to(root / "1/m", target_is_directory=True)
+    (root / "1/m/dangling").symlink_to(root / "1/nothing")
+    assert get_artifact_store().copy("1/m", "registry/1/v") == (2, 6)
+    copied = root / "registry/1/v"
+    assert _files(copied) == {"MLmodel": b"m", "vocab/vocab.txt": b"vocab"}
+    assert not any(p.is_symlink() for p in copied.rglob("*"))
+    (root / "1/leak").mkdir()
+    (root / "1/leak/secret.txt").symlink_to(outside / "secret.txt")
+    assert _copy_error("1/leak", "registry/1/w").error_code == "RESOURCE_DOES_NOT_EXIST"
+    assert b"top secret" not in _files(root).values()
 
 
 @pytest.mark.parametrize(
@@ -666,41 +800,114 @@ def test_copy_hard_links_a_snapshot(proxy, root):
     [
         ("1/missing", "registry/x", "RESOURCE_DOES_NOT_EXIST"),
         ("1/empty", "registry/x", "RESOURCE_DOES_NOT_EXIST"),
+        ("1/only-dirs", "registry/x", "RESOURCE_DOES_NOT_EXIST"),
+        ("1/d", "1/taken", "INVALID_PARAMETER_VALUE"),
+        ("1/d", "1/taken/f.txt", "INVALID_PARAMETER_VALUE"),
+        ("1/d/f.txt", "1/taken/f.txt", "INVALID_PARAMETER_VALUE"),
         ("1/d", "1/d", "INVALID_PARAMETER_VALUE"),
-        ("1/../..", "registry/x", "INVALID_PARAMETER_VALUE"),
+        ("1/d", "1/d/sub", "INVALID_PARAMETER_VALUE"),
+        ("", "registry/x", "INVALID_PARAMETER_VALUE"),
         ("1/d", "", "INVALID_PARAMETER_VALUE"),
+        ("1/d", ".", "INVALID_PARAMETER_VALUE"),
+        ("1/../..", "registry/x", "INVALID_PARAMETER_VALUE"),
+        ("../outside", "registry/x", "INVALID_PARAMETER_VALUE"),
+        ("%2e%2e/outside", "registry/x", "INVALID_PARAMETER_VALUE"),
+        ("1/d", "../x", "INVALID_PARAMETER_VALUE"),
+        ("1/d", "registry/../../x", "INVALID_PARAMETER_VALUE"),
+        ("1/d", "/tmp/x", "INVALID_PARAMETER_VALUE"),
+        (".studio-uploads", "registry/x", "INVALID_PARAMETER_VALUE"),
+        ("1/d", "registry/.studio-tmp-x", "INVALID_PARAMETER_VALUE"),
+        ("1/d", "1/d/f.txt/x", "INVALID_PARAMETER_VALUE"),
     ],
 )
-def test_copy_refusals_leave_nothing(proxy, root, src, dst, error_code):
+def test_copy_refusals_leave_nothing(proxy, root, outside, src, dst, error_code):
     proxy.put("1/d/f.txt", b"x")
+    proxy.put("1/taken/f.txt", b"old")
     (root / "1/empty").mkdir()
-    with pytest.raises(StudioError) as raised:
-        get_artifact_store().copy(src, dst)
-    assert raised.value.error_code == error_code
-    assert not (root / "registry").exists() or not any((root / "registry").iterdir())
+    (root / "1/only-dirs/a/b").mkdir(parents=True)
+    before = _files(root)
+    assert _copy_error(src, dst).error_code == error_code
+    assert _files(root) == before
+    assert not (root / "registry").exists()
+    assert _studio_entries(root) == []
+    assert [p.name for p in outside.iterdir()] == ["secret.txt"]
 
 
-def test_registry_folder_is_read_only_through_the_proxy(proxy, root, settings):
+def test_copy_error_messages(proxy):
+    proxy.put("1/d/f.txt", b"x")
+    proxy.put("1/e/f.txt", b"x")
+    assert _copy_error("1/nope", "registry/x").message == "No such artifact: '1/nope'"
+    assert _copy_error("1/d", "./1//e").message == "Cannot copy to '1/e': something is there already"
+    assert _copy_error("1/d", "1/d").message == "Cannot copy '1/d' into itself ('1/d')"
+    assert _copy_error("1/d", "1/d/sub").message == "Cannot copy '1/d' into itself ('1/d/sub')"
+    assert _copy_error("", "x").message == "Cannot copy the whole artifact root"
+
+
+READ_ONLY = "is read-only: files of registered model versions are written by the model registry only"
+
+
+@pytest.mark.parametrize(
+    "url_path",
+    [
+        "registry/1/v/f.txt",
+        "registry/new.txt",
+        "./registry/1/v/f.txt",
+        "registry//1/v/f.txt",
+        "registry%2F1%2Fv%2Ff.txt",
+        "registry%252Fnew.txt",
+        "%72egistry/new.txt",
+        "Registry/new.txt",
+        "REGISTRY/1/v/f.txt",
+        "registry",
+    ],
+)
+def test_registry_folder_is_read_only_through_the_proxy(proxy, root, settings, url_path):
     settings.STUDIO_MULTIPART_UPLOADS = True
-    proxy.put("1/f.txt", b"original")
-    get_artifact_store().copy("1/f.txt", "registry/1/v/f.txt")
-    for path in ("registry/1/v/f.txt", "registry/new.txt", "./registry/1/v/f.txt", "registry//1/v/f.txt"):
-        assert_error(proxy.client.put(proxy.url(path), b"evil", content_type="text/plain"), 403, "PERMISSION_DENIED")
-    assert_error(proxy.client.delete(proxy.url("registry/1/v/f.txt")), 403, "PERMISSION_DENIED")
-    for action in ("create", "complete", "abort"):
-        response = proxy.client.post(
-            f"/api/2.0/mlflow-artifacts/mpu/{action}/registry/1/v",
-            orjson.dumps(
-                {
-                    "path": "/tmp/f.txt",
-                    "num_parts": 1,
-                    "upload_id": "0" * 32,
-                    "parts": [{"part_number": 1, "etag": "e"}],
-                }
-            ),
-            content_type="application/json",
-        )
+    (root / "registry/1/v").mkdir(parents=True)
+    (root / "registry/1/v/f.txt").write_bytes(b"original")
+    before = _files(root)
+    url = PROXY + "artifacts/" + url_path
+    for response in (
+        proxy.client.put(url, b"evil", content_type="application/octet-stream"),
+        proxy.client.delete(url),
+    ):
         assert_error(response, 403, "PERMISSION_DENIED")
-    assert body(proxy.get("registry/1/v/f.txt")) == b"original"
+        assert READ_ONLY in orjson.loads(response.content)["message"]
+    mpu = {"path": "/tmp/f.txt", "num_parts": 1, "upload_id": "0" * 32, "parts": [{"part_number": 1, "etag": "e"}]}
+    for action in ("create", "complete", "abort"):
+        response = proxy.client.post(f"{PROXY}mpu/{action}/{url_path}", orjson.dumps(mpu), "application/json")
+        assert_error(response, 403, "PERMISSION_DENIED")
+    assert _files(root) == before
+
+
+def test_registry_folder_refuses_part_uploads_and_multipart_into_it(proxy, root, settings):
+    settings.STUDIO_MULTIPART_UPLOADS = True
+    # A part URL for the folder is never handed out, but one made with the server's key is refused all the same.
+    upload_id = get_artifact_store().create_multipart("registry/1/v/w.bin")
+    token = signing.dumps({"p": "registry/1/v/w.bin", "u": upload_id, "n": 1}, salt=_PART_SALT, compress=True)
+    response = proxy.client.put(f"{PROXY}mpu/part/{token}", b"evil", content_type="application/octet-stream")
+    assert_error(response, 403, "PERMISSION_DENIED")
+    # The client's local file name cannot lead into the folder either: the directory comes from the URL.
+    created = proxy.post("mpu/create/1", {"path": "/tmp/registry", "num_parts": 1})
+    assert created["credentials"][0]["url"]
+    response = proxy.client.post(f"{PROXY}mpu/create/registry", orjson.dumps({"path": "/tmp/x"}), "application/json")
+    assert_error(response, 403, "PERMISSION_DENIED")
+    assert not (root / "registry/1/v/w.bin").exists()
+
+
+def test_registry_folder_reads_work_and_neighbours_stay_writable(proxy, root):
+    proxy.put("1/f.txt", b"original")
+    get_artifact_store().copy("1/f.txt", "registry/1/v/f.txt")  # the store API itself stays writable
+    response = proxy.get("registry/1/v/f.txt")
+    assert response.status_code == 200
+    assert body(response) == b"original"
+    assert body(proxy.get("registry/1/v/f.txt", Range="bytes=1-3")) == b"rig"
     assert proxy.list("registry/1/v") == {"files": [{"path": "f.txt", "is_dir": False, "file_size": 8}]}
+    assert proxy.list("registry") == {"files": [{"path": "1", "is_dir": True}]}
+    assert {"path": "registry", "is_dir": True} in proxy.list()["files"]
     assert proxy.put("registryfoo/f.txt", b"fine") == {}
+    assert proxy.put("1/registry/f.txt", b"fine") == {}
+    assert proxy.delete("registryfoo/f.txt") == {}
+    get_artifact_store().write("registry/1/v/g.txt", io.BytesIO(b"server-side"))
+    get_artifact_store().delete("registry/1/v/g.txt")
+    assert (root / "registry/1/v/f.txt").read_bytes() == b"original"

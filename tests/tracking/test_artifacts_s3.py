@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import uuid
 from collections.abc import Iterator
@@ -204,23 +205,94 @@ def test_mlflow_client_multipart_upload_on_s3(mlflow_client, tmp_path, s3, prefi
     assert Path(local).read_bytes() == data
 
 
-def test_copy_is_server_side_and_all_or_nothing(proxy, s3, prefix):
+def _copy_error(src: str, dst: str) -> StudioError:
+    with pytest.raises(StudioError) as raised:
+        get_artifact_store().copy(src, dst)
+    return raised.value
+
+
+def test_copy_is_server_side(proxy, s3, prefix, monkeypatch):
     proxy.put("1/r/artifacts/model/MLmodel", b"m")
     proxy.put("1/r/artifacts/model/data/w.bin", b"weights")
+    s3.put_object(Bucket=BUCKET, Key=f"{prefix}/1/r/artifacts/model/.studio-tmp-1", Body=b"partial")
+    s3.put_object(Bucket=BUCKET, Key=f"{prefix}/1/r/artifacts/model/data/.studio-x/y", Body=b"partial")
+    s3.put_object(Bucket=BUCKET, Key=f"{prefix}/1/r/artifacts/model/empty-folder/", Body=b"")  # a folder marker
+    s3.put_object(Bucket=BUCKET, Key=f"{prefix}/1/r/artifacts/model-not-under/x", Body=b"x")
     store = get_artifact_store()
-    assert store.copy("1/r/artifacts/model", "registry/1/v") == (2, len(b"m") + len(b"weights"))
+
+    def no_download(**kwargs: Any) -> None:
+        raise AssertionError("the copy must not read the bytes through Studio")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(store.client, "get_object", no_download)
+        assert store.copy("1/r/artifacts/model", "registry/1/v") == (2, len(b"m") + len(b"weights"))
     assert {k: v for k, v in keys(s3, prefix).items() if k.startswith("registry/")} == {
         "registry/1/v/MLmodel": 1,
         "registry/1/v/data/w.bin": 7,
     }
+    proxy.put("1/r/artifacts/model/data/w.bin", b"changed")
     assert body(proxy.get("registry/1/v/data/w.bin")) == b"weights"
     assert store.copy("1/r/artifacts/model/MLmodel", "registry/1/file") == (1, 1)
-    with pytest.raises(StudioError) as missing:
-        store.copy("1/r/artifacts/nothing", "registry/1/x")
-    assert missing.value.error_code == "RESOURCE_DOES_NOT_EXIST"
-    with pytest.raises(StudioError) as taken:
-        store.copy("1/r/artifacts/model", "registry/1/v")
-    assert taken.value.error_code == "INVALID_PARAMETER_VALUE"
-    assert_error(
-        proxy.client.put(proxy.url("registry/1/v/MLmodel"), b"x", content_type="text/plain"), 403, "PERMISSION_DENIED"
-    )
+    assert body(proxy.get("registry/1/file")) == b"m"
+
+
+def test_copy_of_an_object_past_the_multipart_threshold(proxy, s3, prefix):
+    data = os.urandom(9 * 1024 * 1024)  # boto3's managed copy goes multipart (UploadPartCopy) from 8 MiB
+    proxy.put("1/m/big.bin", data)
+    assert get_artifact_store().copy("1/m", "registry/1/v") == (1, len(data))
+    head = s3.head_object(Bucket=BUCKET, Key=f"{prefix}/registry/1/v/big.bin")
+    assert head["ContentLength"] == len(data)
+    assert "-" in head["ETag"], "copied part by part on the server"
+    assert body(proxy.get("registry/1/v/big.bin")) == data
+
+
+def test_copy_failing_halfway_removes_what_it_copied(proxy, s3, prefix, monkeypatch):
+    for name in ("a", "b", "c"):
+        proxy.put(f"1/m/{name}.txt", name.encode())
+    store = get_artifact_store()
+    real_copy, calls = store.client.copy, []
+
+    def fail_on_the_third(*args: Any, **kwargs: Any) -> None:
+        calls.append(args)
+        if len(calls) == 3:
+            raise ConnectionError("the endpoint went away")
+        real_copy(*args, **kwargs)
+
+    monkeypatch.setattr(store.client, "copy", fail_on_the_third)
+    with pytest.raises(ConnectionError):
+        store.copy("1/m", "registry/1/v")
+    assert len(calls) == 3
+    assert keys(s3, prefix) == {"1/m/a.txt": 1, "1/m/b.txt": 1, "1/m/c.txt": 1}
+
+
+def test_copy_refusals(proxy, s3, prefix):
+    proxy.put("1/d/f.txt", b"x")
+    proxy.put("1/taken/g.txt", b"y")
+    s3.put_object(Bucket=BUCKET, Key=f"{prefix}/1/reserved/.studio-tmp-1", Body=b"partial")
+    for src, dst, code in [
+        ("1/missing", "registry/x", "RESOURCE_DOES_NOT_EXIST"),
+        ("1/reserved", "registry/x", "RESOURCE_DOES_NOT_EXIST"),
+        ("1/d", "1/taken", "INVALID_PARAMETER_VALUE"),
+        ("1/d", "1/taken/g.txt", "INVALID_PARAMETER_VALUE"),
+        ("1/d", "1/d/sub", "INVALID_PARAMETER_VALUE"),
+        ("", "registry/x", "INVALID_PARAMETER_VALUE"),
+        ("1/d", "", "INVALID_PARAMETER_VALUE"),
+        ("1/../..", "registry/x", "INVALID_PARAMETER_VALUE"),
+        ("1/d", "../x", "INVALID_PARAMETER_VALUE"),
+        ("1/d", "%2e%2e/x", "INVALID_PARAMETER_VALUE"),
+    ]:
+        assert _copy_error(src, dst).error_code == code, (src, dst)
+    assert _copy_error("1/d", "1/taken").message == "Cannot copy to '1/taken': something is there already"
+    assert keys(s3, prefix) == {"1/d/f.txt": 1, "1/taken/g.txt": 1, "1/reserved/.studio-tmp-1": 7}
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix="x").get("KeyCount") == 0
+
+
+def test_registry_folder_is_read_only_on_s3(proxy, s3, prefix):
+    get_artifact_store().write("registry/1/v/MLmodel", io.BytesIO(b"m"))
+    for path in ("registry/1/v/MLmodel", "./registry/1/v/MLmodel", "registry%2F1%2Fv%2FMLmodel"):
+        url = f"/api/2.0/mlflow-artifacts/artifacts/{path}"
+        assert_error(proxy.client.put(url, b"x", content_type="text/plain"), 403, "PERMISSION_DENIED")
+        assert_error(proxy.client.delete(url), 403, "PERMISSION_DENIED")
+    assert keys(s3, prefix) == {"registry/1/v/MLmodel": 1}
+    assert body(proxy.get("registry/1/v/MLmodel")) == b"m"
+    assert proxy.list("registry/1/v") == {"files": [{"path": "MLmodel", "is_dir": False, "file_size": 1}]}

@@ -22,6 +22,7 @@ from tracking.artifacts.base import (
     Readable,
     check_part_number,
     check_writable,
+    in_registry_root,
     proxy_path,
     safe_path,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "copy_artifacts",
     "delete_artifacts",
     "get_artifact_store",
+    "in_registry_root",
     "list_artifacts",
     "multipart_uploads_enabled",
     "proxy_path",

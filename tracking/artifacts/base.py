@@ -81,15 +81,38 @@ def proxy_path(artifact_uri: str) -> str:
     return safe_path(parsed.path.lstrip("/"))
 
 
+def in_registry_root(path: str) -> bool:
+    """Whether a path lies in the registry's folder, however it is spelled (``./registry``, ``Registry``, ...)."""
+    checked = safe_path(path)
+    # The decoded spelling too: "registry%2Fx" is one file name to the store, but no layer that decodes once more (a
+    # reverse proxy, a future backend) may land it in the folder. Case is folded for case-insensitive file systems
+    # (macOS), where "Registry/x" is the same folder.
+    for candidate in (checked, _fully_decoded(checked)):
+        first = next((part for part in candidate.split("/") if part not in ("", ".")), "")
+        if first.casefold() == REGISTRY_ROOT:
+            return True
+    return False
+
+
 def check_writable(path: str) -> str:
     """A path a client may write or delete through the proxy: anything but the registry's copies (403)."""
     checked = safe_path(path)
-    if checked.split("/", 1)[0] == REGISTRY_ROOT:
+    if in_registry_root(checked):
         raise StudioError(
             f"'{checked}' is read-only: files of registered model versions are written by the model registry only",
             "PERMISSION_DENIED",
         )
     return checked
+
+
+def check_copy_paths(src: str, dst: str) -> tuple[str, str]:
+    """The checked ``(src, dst)`` of a copy: ``src`` is not the root and ``dst`` is neither the root nor inside it."""
+    source, target = safe_path(src), file_path(dst)
+    if not source:
+        raise invalid("Cannot copy the whole artifact root")
+    if target == source or target.startswith(source + "/"):
+        raise invalid(f"Cannot copy '{source}' into itself ('{target}')")
+    return source, target
 
 
 def is_reserved(name: str) -> bool:
@@ -173,7 +196,10 @@ class ArtifactStore(ABC):
     @abstractmethod
     def copy(self, src: str, dst: str) -> tuple[int, int]:
         """Copy the file or directory tree at ``src`` to ``dst``, which must hold nothing yet; returns (files, bytes).
-        All or nothing: a failure leaves no partial copy. A missing or empty ``src`` is RESOURCE_DOES_NOT_EXIST."""
+
+        Reserved entries are skipped. All or nothing: a failure leaves no partial copy. A missing or empty ``src`` is
+        RESOURCE_DOES_NOT_EXIST; an occupied ``dst``, the root, or a ``dst`` inside ``src`` INVALID_PARAMETER_VALUE.
+        """
 
     def exists(self, path: str) -> bool:
         """Whether a file or directory is at ``path``."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
@@ -20,6 +21,7 @@ from tracking.artifacts.base import (
     ArtifactEntry,
     ArtifactStore,
     Readable,
+    check_copy_paths,
     check_part_number,
     check_parts,
     copy_stream,
@@ -27,6 +29,8 @@ from tracking.artifacts.base import (
     is_reserved,
     safe_path,
 )
+
+_OCCUPIED = "Cannot copy to '{}': something is there already"
 
 
 class _FileChunks:
@@ -63,6 +67,69 @@ def _os_errors(path: str) -> Iterator[None]:
         raise not_found(f"No such artifact: '{path}'") from None
     except (IsADirectoryError, NotADirectoryError, FileExistsError) as exc:
         raise invalid(f"Cannot write artifact '{path}': {exc.strerror}") from None
+
+
+def _snapshot(source: Path, target: Path) -> int:
+    """Hard-link a file, or copy it where linking fails; returns its size.
+
+    A link is an immutable snapshot because this store never rewrites a file in place: writes rename a new file over
+    the old name and deletes unlink, so the linked inode keeps its bytes.
+    """
+    try:
+        os.link(source, target)
+    except OSError:  # another file system (EXDEV), no link support (EPERM, ENOTSUP), too many links (EMLINK)
+        shutil.copy2(source, target)
+    return target.stat().st_size
+
+
+def _publish(staging: Path, target: Path, target_path: str) -> None:
+    """Move a finished copy into place, never over something that appeared there meanwhile."""
+    try:
+        if staging.is_dir():
+            os.rename(staging, target)  # replaces at most an empty directory, which holds nothing to lose
+        elif not _link_exclusively(staging, target):
+            os.rename(staging, target)  # no hard links on this file system; the target was checked free just before
+    except OSError as exc:
+        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
+            raise invalid(_OCCUPIED.format(target_path)) from None
+        raise
+
+
+def _link_exclusively(staging: Path, target: Path) -> bool:
+    """Give the staged file its final name; unlike rename, a link refuses an existing target. False: no links here."""
+    try:
+        os.link(staging, target)
+    except FileExistsError:
+        raise
+    except OSError:
+        return False
+    staging.unlink()
+    return True
+
+
+def _topmost_missing(directory: Path, root: Path) -> Path | None:
+    """The highest directory on the way from ``root`` down to ``directory`` that does not exist yet, if any."""
+    missing = None
+    while directory != root and not directory.exists():
+        missing, directory = directory, directory.parent
+    return missing
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _remove_empty_directories(directory: Path, topmost: Path | None) -> None:
+    """Undo ``mkdir(parents=True)`` after a failure: remove the directories it made while they are still empty."""
+    while topmost is not None and directory.is_relative_to(topmost):
+        try:
+            directory.rmdir()
+        except OSError:  # not empty (written meanwhile), or never made
+            return
+        directory = directory.parent
 
 
 class LocalArtifactStore(ArtifactStore):
@@ -143,54 +210,62 @@ class LocalArtifactStore(ArtifactStore):
                 shutil.rmtree(target)
 
     def copy(self, src: str, dst: str) -> tuple[int, int]:
-        source = self._resolve(safe_path(src))
-        checked = file_path(dst)
-        target = self._resolve(checked)
-        if target.exists() or target.is_symlink():
-            raise invalid(f"Cannot copy to '{checked}': something is there already")
+        source_path, target_path = check_copy_paths(src, dst)
+        source, target = self._resolve(source_path), self._resolve(target_path)
         if not source.exists():
-            raise not_found(f"No such artifact: '{safe_path(src)}'")
-        with _os_errors(checked):
-            target.parent.mkdir(parents=True, exist_ok=True)
-        # Built beside the target under a reserved name, then renamed into place: all or nothing.
+            raise not_found(f"No such artifact: '{source_path}'")
+        if target.exists() or target.is_symlink():
+            raise invalid(_OCCUPIED.format(target_path))
+        created = _topmost_missing(target.parent, self.root)
+        # Built beside the target under a reserved name (hidden, skipped by copies), then moved into place.
         staging = target.parent / f"{RESERVED_PREFIX}copy-{uuid.uuid4().hex}"
         try:
-            files, size = self._link_tree(source, staging) if source.is_dir() else (1, self._link(source, staging))
-            if not files:
-                raise not_found(f"No files under '{safe_path(src)}'")
-            os.rename(staging, target)
+            with _os_errors(target_path):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                self._resolve(target_path)  # again: a parent created concurrently may be a symlink
+            counts = self._copy_into(source.resolve(), staging, source_path)
+            _publish(staging, target, target_path)
         except BaseException:
-            if staging.is_dir():
-                shutil.rmtree(staging, ignore_errors=True)
-            else:
-                staging.unlink(missing_ok=True)
+            _remove(staging)
+            _remove_empty_directories(target.parent, created)
             raise
+        return counts
+
+    def _copy_into(self, source: Path, staging: Path, source_path: str) -> tuple[int, int]:
+        with _os_errors(source_path):
+            if source.is_dir():
+                staging.mkdir()
+                files, size = self._copy_tree(source, staging, {source})
+            else:
+                files, size = 1, _snapshot(source, staging)
+        if not files:
+            raise not_found(f"No files under '{source_path}'")
         return files, size
 
-    def _link_tree(self, source: Path, staging: Path) -> tuple[int, int]:
+    def _copy_tree(self, source: Path, target: Path, ancestors: set[Path]) -> tuple[int, int]:
+        """Files and bytes copied from the directory ``source`` (a real path) into the new directory ``target``."""
         files = size = 0
-        for directory, subdirectories, names in os.walk(source):
-            subdirectories[:] = [d for d in subdirectories if not is_reserved(d)]
-            relative = Path(directory).relative_to(source)
-            for name in names:
-                if is_reserved(name):
+        with os.scandir(source) as children:
+            for child in children:
+                if is_reserved(child.name):
                     continue
-                size += self._link(Path(directory) / name, staging / relative / name)
-                files += 1
+                real = Path(child.path).resolve()
+                if child.is_symlink() and not self._followable(real, ancestors):
+                    continue
+                if real.is_dir():
+                    (target / child.name).mkdir()
+                    more_files, more_bytes = self._copy_tree(real, target / child.name, ancestors | {real})
+                    files, size = files + more_files, size + more_bytes
+                elif real.is_file():
+                    files, size = files + 1, size + _snapshot(real, target / child.name)
         return files, size
 
-    def _link(self, source: Path, target: Path) -> int:
-        """Hard-link one file (a snapshot: the store replaces files by rename, never rewrites them in place), or copy
-        it where linking is impossible (another filesystem, no permission). Symlinks out of the root are skipped."""
-        real = source.resolve()
-        if not real.is_relative_to(self.root) or not real.is_file():
-            return 0
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(real, target)
-        except OSError:
-            shutil.copy2(real, target)
-        return target.stat().st_size
+    def _followable(self, real: Path, ancestors: set[Path]) -> bool:
+        # A symlink is copied as what it points to (as list and open serve it), unless that lies out of the root, in
+        # Studio's reserved entries, or is a directory being copied (a cycle).
+        if real in ancestors or not real.is_relative_to(self.root):
+            return False
+        return not any(is_reserved(part) for part in real.relative_to(self.root).parts)
 
     def _staging(self, upload_id: str) -> Path:
         if not re.fullmatch(r"[0-9a-f]{32}", upload_id or ""):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import posixpath
 import tempfile
@@ -18,6 +19,7 @@ from tracking.artifacts.base import (
     ArtifactEntry,
     ArtifactStore,
     Readable,
+    check_copy_paths,
     check_part_number,
     check_parts,
     copy_stream,
@@ -27,6 +29,7 @@ from tracking.artifacts.base import (
     safe_path,
 )
 
+log = logging.getLogger(__name__)
 # Plain uploads to S3 go up in parts of this size: one part in memory per upload, objects up to 80 GB.
 S3_PART_SIZE = 8 * 1024 * 1024
 
@@ -172,38 +175,51 @@ class S3ArtifactStore(ArtifactStore):
                 self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True})
 
     def copy(self, src: str, dst: str) -> tuple[int, int]:
-        source, checked = safe_path(src), file_path(dst)
-        if self.stat(checked) is not None:
-            raise invalid(f"Cannot copy to '{checked}': something is there already")
+        source, target = check_copy_paths(src, dst)
         entry = self.stat(source)
         if entry is None:
             raise not_found(f"No such artifact: '{source}'")
-        src_key, dst_key = self._key(source), self._key(checked)
+        if self.stat(target) is not None:
+            raise invalid(f"Cannot copy to '{target}': something is there already")
         if entry.is_dir:
-            prefix = self._dir_prefix(src_key)
-            pairs = [
-                (item["Key"], f"{dst_key}/{item['Key'][len(prefix) :]}", item["Size"])
-                for page in self._walk(prefix)
-                for item in page.get("Contents", [])
-                if not any(is_reserved(part) for part in item["Key"][len(prefix) :].split("/"))
-            ]
+            pairs = self._copy_plan(source, target)
         else:
-            pairs = [(src_key, dst_key, entry.size or 0)]
+            pairs = [(self._key(source), self._key(target), entry.size or 0)]
         if not pairs:
             raise not_found(f"No files under '{source}'")
         copied: list[str] = []
         try:
             for key, new_key, _ in pairs:
-                # boto3's managed copy: server-side, multipart past 5 GB; no byte passes through Studio.
+                # boto3's managed copy: server-side (multipart past its threshold, so objects over 5 GB too); no byte
+                # passes through Studio.
                 self.client.copy({"Bucket": self.bucket, "Key": key}, self.bucket, new_key)
                 copied.append(new_key)
         except BaseException:
-            for start in range(0, len(copied), self.PAGE_SIZE):
-                objects = [{"Key": key} for key in copied[start : start + self.PAGE_SIZE]]
-                with contextlib.suppress(Exception):
-                    self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True})
+            self._delete_keys(copied)
             raise
         return len(pairs), sum(size for _, _, size in pairs)
+
+    def _copy_plan(self, source: str, target: str) -> list[tuple[str, str, int]]:
+        """``(key, new key, size)`` of every object under the directory ``source``, but reserved ones."""
+        prefix, new_prefix = self._dir_prefix(self._key(source)), self._dir_prefix(self._key(target))
+        pairs = []
+        for page in self._walk(prefix):
+            for item in page.get("Contents", []):
+                relative = item["Key"][len(prefix) :]
+                # Keys ending in "/" are folder markers some tools write: no file to copy.
+                if relative.endswith("/") or any(is_reserved(part) for part in relative.split("/")):
+                    continue
+                pairs.append((item["Key"], new_prefix + relative, item["Size"]))
+        return pairs
+
+    def _delete_keys(self, keys: list[str]) -> None:
+        """Best-effort removal of a failed copy's objects; the copy's own error is what the caller needs to see."""
+        for start in range(0, len(keys), self.PAGE_SIZE):
+            objects = [{"Key": key} for key in keys[start : start + self.PAGE_SIZE]]
+            try:
+                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True})
+            except Exception:
+                log.exception("Could not remove %d objects of a failed copy in s3://%s", len(objects), self.bucket)
 
     def create_multipart(self, path: str) -> str:
         key = self._key(file_path(path))

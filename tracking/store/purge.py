@@ -17,9 +17,14 @@ from tracking.models import LifecycleStage, LoggedModel, Run
 def _artifact_folder(artifact_uri: str) -> str | None:
     """The store path behind a proxied artifact root; None for a location Studio does not manage."""
     try:
-        return artifacts.proxy_path(artifact_uri) or None
+        folder = artifacts.proxy_path(artifact_uri)
     except StudioError:
         return None
+    # An experiment created with artifact_location "mlflow-artifacts:/registry/..." puts its runs' URIs there; what
+    # lies in that folder is the registry's to delete, never a purge's.
+    if not folder or artifacts.in_registry_root(folder):
+        return None
+    return folder
 
 
 def _delete_after_commit(folder: str | None) -> None:
