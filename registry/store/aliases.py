@@ -79,7 +79,7 @@ def get_model_version_by_alias(*, name: str, alias: str) -> ModelVersion:
     validation.alias_name(alias)
     model = get_model_row(name)
     if alias.lower() == _LATEST:
-        candidates = latest_per_stage([model.pk])
+        candidates = latest_per_stage([model])
         if not candidates:
             raise not_found(f"Latest version not found for model {name}.")
         return max(candidates, key=lambda v: v.version)

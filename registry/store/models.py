@@ -235,7 +235,7 @@ def load_details(models: list[RegisteredModel]) -> list[ModelDetails]:
             .values_list("registered_model_id", "alias", "model_version__version")
         ):
             details[model_pk].aliases.append((alias, version))
-        for version in latest_per_stage(chunk):
+        for version in latest_per_stage([details[pk].model for pk in chunk]):
             details[version.registered_model_id].latest_versions.append(version)
     return [details[m.pk] for m in models]
 
@@ -264,8 +264,10 @@ def with_details(versions: Iterable[ModelVersion]) -> list[ModelVersion]:
     return rows
 
 
-def latest_per_stage(model_ids: list[int]) -> list[ModelVersion]:
-    """The newest version in each stage of each model (deleted versions aside), in stage order."""
+def latest_per_stage(models: list[RegisteredModel]) -> list[ModelVersion]:
+    """The newest version in each stage of each of these models (deleted versions aside), in stage order, with
+    ``registered_model`` set to the given objects rather than joined again for every version."""
+    by_pk = {m.pk: m for m in models}
     newest = (
         ModelVersion.objects.filter(
             registered_model_id=OuterRef("registered_model_id"), current_stage=OuterRef("current_stage")
@@ -273,11 +275,12 @@ def latest_per_stage(model_ids: list[int]) -> list[ModelVersion]:
         .order_by("-version")
         .values("version")[:1]
     )
-    rows = (
-        version_queryset()
-        .filter(registered_model_id__in=model_ids)
+    rows = list(
+        ModelVersion.objects.filter(registered_model_id__in=list(by_pk))
         .exclude(current_stage=Stage.DELETED)
         .filter(version=Subquery(newest))
     )
+    for row in rows:
+        row.registered_model = by_pk[row.registered_model_id]
     order = {stage: i for i, stage in enumerate(ALL_STAGES)}
     return sorted(with_details(rows), key=lambda v: (v.registered_model_id, order.get(v.current_stage, len(order))))

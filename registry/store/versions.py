@@ -89,7 +89,7 @@ def resolve_model_uri(uri: str) -> ModelVersion:
         return get_model_version_by_alias(name=parsed.name, alias=parsed.alias)
     model = get_model_row(parsed.name)
     stages = [validation.stage(parsed.stage)] if parsed.stage else None
-    candidates = [v for v in latest_per_stage([model.pk]) if stages is None or v.current_stage in stages]
+    candidates = [v for v in latest_per_stage([model]) if stages is None or v.current_stage in stages]
     if not candidates:
         stage = f" and stage '{parsed.stage}'" if parsed.stage else ""
         raise not_found(f"No versions of model with name '{parsed.name}'{stage} found")
