@@ -185,6 +185,16 @@ class Args:
         return Args(value)
 
 
+def page_payload(key: str, items: list[Any], token: str | None) -> dict[str, Any]:
+    """A page of a search reply: proto3 JSON omits an empty list and an unset ``next_page_token``."""
+    payload: dict[str, Any] = {}
+    if items:
+        payload[key] = items
+    if token:
+        payload["next_page_token"] = token
+    return payload
+
+
 def json_response(payload: Any, status: int = 200) -> HttpResponse:
     """Serialize with orjson: several times faster than the stdlib on run and metric lists."""
     return HttpResponse(orjson.dumps(payload), status=status, content_type="application/json")

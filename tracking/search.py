@@ -536,3 +536,11 @@ def page_offset(page_token: str | None) -> int:
 def page_token(offset: int) -> str:
     """The opaque token of the page starting at ``offset``."""
     return base64.b64encode(orjson.dumps({"offset": offset})).decode()
+
+
+def cut_page(rows: list, offset: int, max_results: int) -> tuple[list, str | None]:
+    """One page of rows fetched from ``offset`` with one row more than ``max_results`` (which tells whether another
+    page follows), and the next page's token if one does."""
+    if len(rows) > max_results:
+        return rows[:max_results], page_token(offset + max_results)
+    return rows, None

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.http import HttpRequest
 from django.urls import path
 
 from registry.api.serializers import model_version_to_wire, registered_model_to_wire
 from registry.store import aliases
 from registry.store import models as store
-from studio.api import Args, api_view, method_router, request_user
-
-
-def _page(key: str, items: list[dict[str, Any]], token: str | None) -> dict[str, Any]:
-    payload: dict[str, Any] = {}
-    if items:
-        payload[key] = items
-    if token:
-        payload["next_page_token"] = token
-    return payload
+from studio.api import Args, api_view, method_router, page_payload, request_user
 
 
 @api_view("POST")
@@ -74,13 +63,13 @@ def SearchRegisteredModelsApi(request: HttpRequest, args: Args) -> dict:
         order_by=args.str_list("order_by"),
         page_token_=args.str("page_token"),
     )
-    return _page("registered_models", [registered_model_to_wire(d) for d in found], token)
+    return page_payload("registered_models", [registered_model_to_wire(d) for d in found], token)
 
 
 @api_view("GET", "POST")
 def GetLatestVersionsApi(request: HttpRequest, args: Args) -> dict:
     versions = store.latest_versions(name=args.str("name", required=True), stages=args.str_list("stages"))
-    return _page("model_versions", [model_version_to_wire(v) for v in versions], None)
+    return page_payload("model_versions", [model_version_to_wire(v) for v in versions], None)
 
 
 @api_view("POST")

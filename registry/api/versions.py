@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.http import HttpRequest
 from django.urls import path
 
 from registry.api.serializers import model_version_to_wire
 from registry.store import versions as store
-from studio.api import Args, api_view, missing, request_user
+from studio.api import Args, api_view, missing, page_payload, request_user
 
 
 def version_arg(args: Args) -> str:
@@ -91,12 +89,7 @@ def SearchModelVersionsApi(request: HttpRequest, args: Args) -> dict:
         order_by=args.str_list("order_by"),
         page_token_=args.str("page_token"),
     )
-    payload: dict[str, Any] = {}
-    if found:
-        payload["model_versions"] = [model_version_to_wire(v) for v in found]
-    if token:
-        payload["next_page_token"] = token
-    return payload
+    return page_payload("model_versions", [model_version_to_wire(v) for v in found], token)
 
 
 @api_view("POST")

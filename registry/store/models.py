@@ -22,7 +22,7 @@ from registry.store import events
 from registry.store.search import model_filter, model_ordering
 from studio.errors import already_exists, invalid, not_found
 from tracking import artifacts
-from tracking.search import page_offset, page_token
+from tracking.search import cut_page, page_offset
 from tracking.store.common import now_ms
 
 Action = events.Action
@@ -215,8 +215,8 @@ def search_registered_models(
     ordering = model_ordering(tuple(order_by))
     offset = page_offset(page_token_)
     rows = list(RegisteredModel.objects.filter(condition).order_by(*ordering)[offset : offset + max_results + 1])
-    token = page_token(offset + max_results) if len(rows) > max_results else None
-    return load_details(rows[:max_results]), token
+    page, token = cut_page(rows, offset, max_results)
+    return load_details(page), token
 
 
 def load_details(models: list[RegisteredModel]) -> list[ModelDetails]:

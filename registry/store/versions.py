@@ -35,7 +35,7 @@ from registry.store.search import version_filter, version_ordering
 from studio.errors import StudioError, already_exists, invalid, not_found
 from tracking import artifacts
 from tracking.models import Experiment, LoggedModel, LoggedModelTag, Run
-from tracking.search import page_offset, page_token
+from tracking.search import cut_page, page_offset
 from tracking.store.common import now_ms
 
 Action = events.Action
@@ -340,9 +340,8 @@ def search_model_versions(
     ordering = version_ordering(tuple(order_by))
     offset = page_offset(page_token_)
     query = version_queryset().exclude(current_stage=Stage.DELETED).filter(condition).order_by(*ordering)
-    rows = with_details(query[offset : offset + max_results + 1])
-    token = page_token(offset + max_results) if len(rows) > max_results else None
-    return rows[:max_results], token
+    page, token = cut_page(list(query[offset : offset + max_results + 1]), offset, max_results)
+    return with_details(page), token
 
 
 def copy_model_version(*, src_name: str, src_version: str | int, dst_name: str, user: str = "") -> ModelVersion:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.http import HttpRequest
 from django.urls import path
 
-from studio.api import Args, api_view, to_int
+from studio.api import Args, api_view, page_payload, to_int
 from studio.errors import invalid
 from tracking.api.serializers import experiment_to_wire, runs_to_wire
 from tracking.store import searching as store
@@ -34,16 +32,6 @@ def _string_ids(args: Args, name: str) -> list[str]:
     return [str(to_int(name, v)) if not isinstance(v, str) else v for v in args.list(name)]
 
 
-def _page(key: str, items: list[dict[str, Any]], token: str | None) -> dict[str, Any]:
-    """Proto3 JSON omits an empty list and an unset token."""
-    payload: dict[str, Any] = {}
-    if items:
-        payload[key] = items
-    if token:
-        payload["next_page_token"] = token
-    return payload
-
-
 @api_view("POST")
 def SearchRunsApi(request: HttpRequest, args: Args) -> dict:
     runs, token = store.search_runs(
@@ -54,7 +42,7 @@ def SearchRunsApi(request: HttpRequest, args: Args) -> dict:
         order_by=args.str_list("order_by"),
         page_token=args.str("page_token"),
     )
-    return _page("runs", runs_to_wire(runs), token)
+    return page_payload("runs", runs_to_wire(runs), token)
 
 
 @api_view("GET", "POST")
@@ -66,7 +54,7 @@ def SearchExperimentsApi(request: HttpRequest, args: Args) -> dict:
         order_by=args.str_list("order_by"),
         page_token=args.str("page_token"),
     )
-    return _page("experiments", [experiment_to_wire(e) for e in experiments], token)
+    return page_payload("experiments", [experiment_to_wire(e) for e in experiments], token)
 
 
 urlpatterns = [

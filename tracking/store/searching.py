@@ -80,7 +80,7 @@ def search_runs(
         .annotate(**annotations)
         .order_by(*ordering)[offset : offset + max_results + 1]
     )
-    return _page(runs, offset, max_results)
+    return search.cut_page(runs, offset, max_results)
 
 
 def search_experiments(
@@ -104,10 +104,4 @@ def search_experiments(
         .order_by(*ordering)
         .prefetch_related("tags")[offset : offset + max_results + 1]
     )
-    return _page(experiments, offset, max_results)
-
-
-def _page(rows: list, offset: int, max_results: int) -> tuple[list, str | None]:
-    if len(rows) > max_results:
-        return rows[:max_results], search.page_token(offset + max_results)
-    return rows, None
+    return search.cut_page(experiments, offset, max_results)
