@@ -5,6 +5,9 @@ VENV := .venv
 # Rewritten after each install, so the environment is refreshed whenever pyproject.toml is newer.
 STAMP := $(VENV)/.studio-installed
 PYTEST_ARGS ?=
+# The browser tests drive Debian's chromium (Playwright's own browser downloads are not reachable here).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 UV := $(or $(shell command -v uv 2>/dev/null),$(HOME)/.local/bin/uv)
 
 .PHONY: run test lint setup
@@ -13,7 +16,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),$(HOME)/.local/bin/uv)
 run: $(STAMP)
 	$(VENV)/bin/studio run
 
-test: $(STAMP)
+test: $(STAMP) $(CHROMIUM)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # Every check runs even when an earlier one fails, so one pass shows everything to fix.
@@ -37,3 +40,7 @@ $(VENV)/bin/python: | $(UV)
 # Only when uv is not on PATH; Debian's system Python refuses --user installs unless told it may.
 $(HOME)/.local/bin/uv:
 	python3 -m pip install --user uv || python3 -m pip install --user --break-system-packages uv
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core

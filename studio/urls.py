@@ -34,6 +34,7 @@ urlpatterns = [
         include(("registry.api.studio_urls", "registry-studio-api"), namespace="registry-studio-ajax-api"),
     ),
     path("admin/", admin.site.urls),
+    path("", include("tracking.urls")),
     path("", views.home, name="home"),
     # Unknown API paths answer MLflow's JSON ENDPOINT_NOT_FOUND, never an HTML page.
     re_path(r"^(?:ajax-)?api/.*$", endpoint_not_found),

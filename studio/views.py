@@ -5,7 +5,7 @@ from __future__ import annotations
 import mlflow
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect
 
 from studio.api import api_view
 
@@ -35,5 +35,5 @@ def server_info(request: HttpRequest, args: object) -> dict:
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    """The start page: what this server is and how to point the ``mlflow`` client at it."""
-    return render(request, "studio/home.html", {"tracking_uri": request.build_absolute_uri("/").rstrip("/")})
+    """The start page is the experiments page, as in MLflow's UI."""
+    return redirect("tracking:experiment-list")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -100,3 +102,52 @@ def tracking_uri(live_server: Any) -> Iterator[str]:
 @pytest.fixture
 def mlflow_client(tracking_uri: str) -> MlflowClient:
     return MlflowClient(tracking_uri)
+
+
+# --- browser tests ---------------------------------------------------------------------------------------------------
+# Debian's chromium (``make test`` installs it), driven by Playwright; screenshots go under the test output.
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(os.environ.get("STUDIO_TEST_OUTPUT", Path(__file__).resolve().parent.parent / "test-output"))
+SCREENSHOTS = SCREENSHOTS / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still synchronous.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any, live_server: Any) -> Iterator[Any]:
+    """A fresh browser tab on the live Studio at 1280 px; a script error on any page fails the test."""
+    viewport = {"width": 1280, "height": 900}
+    context = browser.new_context(base_url=live_server.url, viewport=viewport, accept_downloads=True)
+    context.set_default_timeout(15_000)
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    yield tab
+    context.close()
+    assert not errors, f"script errors: {errors}"
+
+
+@pytest.fixture
+def screenshot(page: Any, request: pytest.FixtureRequest) -> Callable[[str], Path]:
+    """``screenshot("label")`` saves the whole page as test-output/screenshots/<test>-<label>.png."""
+
+    def save(label: str) -> Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        name = re.sub(r"[^\w.-]+", "-", f"{request.node.name}-{label}").strip("-")
+        path = SCREENSHOTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return save

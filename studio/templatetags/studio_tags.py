@@ -1,0 +1,66 @@
+"""Template filters every page uses: MLflow's millisecond timestamps, durations and metric values."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+from django import template
+from django.utils.html import format_html
+
+register = template.Library()
+
+
+def _from_ms(ms: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+
+
+@register.simple_tag
+def timestamp(ms: int | None) -> str:
+    """A ``<time>`` element in UTC; ``studio.js`` shows it in the reader's own time zone."""
+    if ms is None:
+        return "—"
+    moment = _from_ms(ms)
+    iso = moment.isoformat(timespec="milliseconds")
+    return format_html('<time datetime="{}">{}</time>', iso, moment.strftime("%Y-%m-%d %H:%M:%S UTC"))
+
+
+@register.filter
+def duration(milliseconds: int | float | None) -> str:
+    """A span of milliseconds for people: ``850 ms``, ``12.4 s``, ``3m 05s``, ``2h 07m``, ``3d 4h``."""
+    if milliseconds is None or milliseconds < 0:
+        return "—"
+    if milliseconds < 1000:
+        return f"{int(milliseconds)} ms"
+    seconds = milliseconds / 1000
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h {minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h"
+
+
+@register.simple_tag
+def run_duration(start_ms: int | None, end_ms: int | None, now_ms: int | None = None) -> str:
+    """How long a run took, or has been going when it has no end yet and ``now_ms`` is given."""
+    if start_ms is None:
+        return "—"
+    end = end_ms if end_ms is not None else now_ms
+    return duration(end - start_ms) if end is not None else "—"
+
+
+@register.filter
+def metric(value: float | None) -> str:
+    """A metric value in at most 6 significant digits; NaN and infinities spelled out."""
+    if value is None:
+        return "—"
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "∞" if value > 0 else "-∞"
+    return f"{value:.6g}"
