@@ -7,3 +7,8 @@ class StudioConfig(AppConfig):
     """Shared pieces: error envelope, API plumbing, the command line."""
 
     name = "studio"
+
+    def ready(self) -> None:
+        from studio import lookups
+
+        lookups.register()

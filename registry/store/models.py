@@ -28,8 +28,6 @@ from tracking.store.common import now_ms
 Action = events.Action
 SEARCH_REGISTERED_MODEL_MAX_RESULTS_DEFAULT = 100
 SEARCH_REGISTERED_MODEL_MAX_RESULTS_THRESHOLD = 1000
-# SQLite allows 32,766 bound variables per statement; stay well below for IN lists.
-_IN_CHUNK = 900
 
 
 @dataclass
@@ -223,20 +221,18 @@ def load_details(models: list[RegisteredModel]) -> list[ModelDetails]:
     """Tags, aliases and latest versions of many models in a few queries (five, whatever the page size)."""
     details = {m.pk: ModelDetails(m) for m in models}
     ids = list(details)
-    for start in range(0, len(ids), _IN_CHUNK):
-        chunk = ids[start : start + _IN_CHUNK]
-        for model_pk, key, value in RegisteredModelTag.objects.filter(registered_model_id__in=chunk).values_list(
-            "registered_model_id", "key", "value"
-        ):
-            details[model_pk].tags.append((key, value))
-        for model_pk, alias, version in (
-            RegisteredModelAlias.objects.filter(registered_model_id__in=chunk)
-            .order_by("alias")
-            .values_list("registered_model_id", "alias", "model_version__version")
-        ):
-            details[model_pk].aliases.append((alias, version))
-        for version in latest_per_stage([details[pk].model for pk in chunk]):
-            details[version.registered_model_id].latest_versions.append(version)
+    for model_pk, key, value in RegisteredModelTag.objects.filter(registered_model_id__in_list=ids).values_list(
+        "registered_model_id", "key", "value"
+    ):
+        details[model_pk].tags.append((key, value))
+    for model_pk, alias, version in (
+        RegisteredModelAlias.objects.filter(registered_model_id__in_list=ids)
+        .order_by("alias")
+        .values_list("registered_model_id", "alias", "model_version__version")
+    ):
+        details[model_pk].aliases.append((alias, version))
+    for version in latest_per_stage(models):
+        details[version.registered_model_id].latest_versions.append(version)
     return [details[m.pk] for m in models]
 
 
@@ -253,14 +249,12 @@ def with_details(versions: Iterable[ModelVersion]) -> list[ModelVersion]:
     for version in rows:
         version.tag_list, version.alias_list = [], []
     ids = list(by_pk)
-    for start in range(0, len(ids), _IN_CHUNK):
-        chunk = ids[start : start + _IN_CHUNK]
-        tags = ModelVersionTag.objects.filter(model_version_id__in=chunk).order_by("pk")
-        for version_pk, key, value in tags.values_list("model_version_id", "key", "value"):
-            by_pk[version_pk].tag_list.append((key, value))
-        aliases = RegisteredModelAlias.objects.filter(model_version_id__in=chunk).order_by("alias")
-        for version_pk, alias in aliases.values_list("model_version_id", "alias"):
-            by_pk[version_pk].alias_list.append(alias)
+    tags = ModelVersionTag.objects.filter(model_version_id__in_list=ids).order_by("pk")
+    for version_pk, key, value in tags.values_list("model_version_id", "key", "value"):
+        by_pk[version_pk].tag_list.append((key, value))
+    aliases = RegisteredModelAlias.objects.filter(model_version_id__in_list=ids).order_by("alias")
+    for version_pk, alias in aliases.values_list("model_version_id", "alias"):
+        by_pk[version_pk].alias_list.append(alias)
     return rows
 
 
@@ -276,7 +270,7 @@ def latest_per_stage(models: list[RegisteredModel]) -> list[ModelVersion]:
         .values("version")[:1]
     )
     rows = list(
-        ModelVersion.objects.filter(registered_model_id__in=list(by_pk))
+        ModelVersion.objects.filter(registered_model_id__in_list=list(by_pk))
         .exclude(current_stage=Stage.DELETED)
         .filter(version=Subquery(newest))
     )
