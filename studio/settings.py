@@ -108,7 +108,9 @@ def _database() -> dict:
             "timeout": 30,
         }
         config["CONN_HEALTH_CHECKS"] = False
-        config["TEST"] = {"NAME": str(DATA_DIR / "test-studio.sqlite3")}
+        # A file (the live server's threads share it), named per process so that two test runs in one checkout
+        # never drop each other's database.
+        config["TEST"] = {"NAME": str(DATA_DIR / f"test-studio-{os.getpid()}.sqlite3")}
     return config
 
 
