@@ -72,7 +72,11 @@ class Run(models.Model):
     deleted_time = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["experiment", "lifecycle_stage", "start_time"])]
+        indexes = [
+            models.Index(fields=["experiment", "lifecycle_stage", "start_time"]),
+            # The experiments page's "last activity": the latest end time of each experiment's runs, from the index.
+            models.Index(fields=["experiment", "end_time"], name="run_experiment_end_time"),
+        ]
 
     def __str__(self) -> str:
         return self.name or self.run_uuid

@@ -120,13 +120,24 @@
       labelToggle(button);
       button.addEventListener("click", () => setTheme(currentTheme() === "dark" ? "light" : "dark"));
     });
-    // <button data-confirm="..."> inside a form asks before submitting; the server acts only on POST.
-    document.querySelectorAll("[data-confirm]").forEach((element) => {
-      element.addEventListener("click", (event) => {
-        if (!window.confirm(element.dataset.confirm)) event.preventDefault();
-      });
-    });
   });
+
+  // data-confirm="question" on a form asks before it submits, on a link or button before its click goes through.
+  // Listeners on the document, so rows fetched after the page loaded are covered too; the server acts only on POST.
+  document.addEventListener("submit", (event) => {
+    const question = event.target.dataset && event.target.dataset.confirm;
+    if (question && !window.confirm(question)) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }, true);
+  document.addEventListener("click", (event) => {
+    const element = event.target.closest && event.target.closest("a[data-confirm], button[data-confirm]");
+    if (element && !window.confirm(element.dataset.confirm)) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }, true);
 
   window.Studio = { chartLayout, themeChart, onThemeChange, currentTheme, updateUrl, fetchJSON, csrfToken, debounce };
 })();
