@@ -13,6 +13,8 @@
 //   });
 //   chart.update({x: "wall"});  chart.destroy();
 //
+// Charts of 2 to 12 runs have a legend below the plot; more runs have none (hovering a line names its run).
+//
 // Requests. Every draw is ONE request for all runs of the chart:
 //   GET /ajax-api/2.0/studio/metrics/sample?run_ids=<id>&run_ids=<id>...&metric_keys=<key>&points=500
 //       [&start_step=<a>&end_step=<b> when zoomed]
@@ -33,6 +35,7 @@
   const MAX_GET_URL = 4000;
   const X_MODES = ["step", "wall", "relative"];
   const MAX_SMOOTHING = 0.99;
+  const LEGEND_MAX_RUNS = 12; // more runs than this: no legend (the hover label names the run)
   // Plotly's own colour cycle, so that the bands can take each line's colour with transparency.
   const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
 
@@ -273,14 +276,23 @@
       return traces;
     }
 
+    legend() {
+      const runs = this.options.runs.length;
+      return runs > 1 && runs <= LEGEND_MAX_RUNS;
+    }
+
     layout() {
       const o = this.options;
       const titles = { step: "Step", wall: "Wall time", relative: "Relative time (" + this.relUnit.label + ")" };
       return window.Studio.chartLayout({
         // Plotly keeps the user's zoom across redraws of the same revision; a new axis kind starts afresh.
         uirevision: o.key + "|" + o.x + "|" + o.logY,
-        showlegend: o.runs.length > 1,
-        margin: { l: 60, r: 16, t: 12, b: o.runs.length > 1 ? 72 : 44 },
+        // A legend names a handful of runs; beyond LEGEND_MAX_RUNS it would crowd out the lines, and hovering a
+        // line names its run anyway.
+        showlegend: this.legend(),
+        // Above the plot: below it the legend would sit on the x axis title.
+        legend: { orientation: "h", x: 0, xanchor: "left", y: 1.02, yanchor: "bottom" },
+        margin: { l: 60, r: 16, t: this.legend() ? 40 : 12, b: 44 },
         hovermode: "closest",
         xaxis: { title: { text: titles[o.x] }, type: o.x === "wall" ? "date" : "linear", automargin: true },
         yaxis: { title: { text: o.key }, type: o.logY ? "log" : "linear", automargin: true, exponentformat: "power" },
