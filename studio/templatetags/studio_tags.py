@@ -5,8 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import math
 
+import markdown as _markdown
+import nh3
 from django import template
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 register = template.Library()
 
@@ -64,3 +67,12 @@ def metric(value: float | None) -> str:
     if math.isinf(value):
         return "∞" if value > 0 else "-∞"
     return f"{value:.6g}"
+
+
+@register.filter
+def markdown(text: str | None) -> str:
+    """A description in Markdown as sanitized HTML: no scripts, styles, event handlers or ``javascript:`` links."""
+    if not text:
+        return ""
+    rendered = _markdown.markdown(text, extensions=["fenced_code", "tables", "sane_lists"], output_format="html")
+    return mark_safe(nh3.clean(rendered, link_rel="noopener noreferrer nofollow"))
