@@ -10,7 +10,7 @@ if TYPE_CHECKING:
 
 
 class RegistryConfig(AppConfig):
-    """Registered models, versions and aliases (filled in by the registry work)."""
+    """Registered models, versions, aliases, their audit trail and pages."""
 
     name = "registry"
 
@@ -23,12 +23,17 @@ class RegistryConfig(AppConfig):
 
 def registered_versions_section(run: Run) -> RunSection:
     """The run page's box of the live model versions registered from the run or its logged models (3 queries)."""
+    from django.urls import reverse
+
     from registry.store.versions import versions_for_run
     from tracking.run_sections import Cell, RunSection
 
     rows = [
         (
-            Cell(f"{v.registered_model.name} version {v.version}"),
+            Cell(
+                f"{v.registered_model.name} version {v.version}",
+                url=reverse("registry:version-detail", kwargs={"name": v.registered_model.name, "version": v.version}),
+            ),
             Cell(f"models:/{v.registered_model.name}/{v.version}", mono=True),
             Cell(v.current_stage),
             Cell(", ".join(f"@{alias}" for alias in v.alias_list)),

@@ -164,7 +164,7 @@ def test_logged_models_show_their_params_and_metrics(
     assert "used by this run" in models[models.index(">encoder <") :]
 
 
-def test_registered_versions_come_from_the_registry_as_text(
+def test_registered_versions_come_from_the_registry_linked_to_their_pages(
     client: Any,
     run_id: str,
     register: Any,  # noqa: F811 - the fixture
@@ -173,9 +173,10 @@ def test_registered_versions_come_from_the_registry_as_text(
     register("fraud")
     overview = panel(html(client, run_url(run_id)), "overview")
     section = overview[overview.index("Registered model versions") :]
-    assert "fraud version 2" in section and "fraud version 1" in section
+    assert '<a href="/models/fraud/versions/2/">fraud version 2</a>' in section
+    assert '<a href="/models/fraud/versions/1/">fraud version 1</a>' in section
     assert "models:/fraud/1" in section
-    assert 'href="models:/' not in section and "/models/" not in section  # the model pages do not exist yet
+    assert 'href="models:/' not in section
 
 
 def test_a_run_without_versions_says_so(client: Any, run_id: str) -> None:

@@ -89,9 +89,9 @@ def run_artifacts_context(run: Run) -> dict[str, Any]:
     return browser_context("tracking:run-artifacts", {"run_id": run.run_uuid})
 
 
-def _url_name(request: HttpRequest, name: str) -> str:
+def _url_name(request: HttpRequest, route: str) -> str:
     namespace = request.resolver_match.namespace if request.resolver_match else ""
-    return f"{namespace}:{name}" if namespace else name
+    return f"{namespace}:{route}" if namespace else route
 
 
 def _plain_error(exc: StudioError) -> HttpResponse:
@@ -100,18 +100,18 @@ def _plain_error(exc: StudioError) -> HttpResponse:
 
 
 @require_safe
-def ArtifactPageView(request: HttpRequest, resolve: Resolver, name: str, **kwargs: Any) -> HttpResponse:
+def ArtifactPageView(request: HttpRequest, resolve: Resolver, route: str, **kwargs: Any) -> HttpResponse:
     """The browser on a page of its own, for the root the URL names."""
     try:
         root = resolve(request, **kwargs)
     except StudioError as exc:
         raise Http404(exc.message) from None
-    context = browser_context(_url_name(request, name), kwargs, root.label)
+    context = browser_context(_url_name(request, route), kwargs, root.label)
     return render(request, "tracking/artifacts/artifact_page.html", {"root": root, "nav": root.nav, **context})
 
 
 @require_safe
-def ArtifactListView(request: HttpRequest, resolve: Resolver, name: str, **kwargs: Any) -> HttpResponse:
+def ArtifactListView(request: HttpRequest, resolve: Resolver, route: str, **kwargs: Any) -> HttpResponse:
     """One folder's children as JSON, for the tree: ``{path, entries: [{name, path, is_dir, size}], total}``."""
     try:
         listing = browse.list_folder(root=resolve(request, **kwargs).store_path, path=request.GET.get("path", ""))
@@ -122,7 +122,7 @@ def ArtifactListView(request: HttpRequest, resolve: Resolver, name: str, **kwarg
 
 
 @require_safe
-def ArtifactPreviewView(request: HttpRequest, resolve: Resolver, name: str, **kwargs: Any) -> HttpResponse:
+def ArtifactPreviewView(request: HttpRequest, resolve: Resolver, route: str, **kwargs: Any) -> HttpResponse:
     """The preview pane of one file or folder, as an HTML fragment."""
     try:
         root = resolve(request, **kwargs)
@@ -130,7 +130,7 @@ def ArtifactPreviewView(request: HttpRequest, resolve: Resolver, name: str, **kw
     except StudioError as exc:
         context = {"message": exc.message, "path": request.GET.get("path", "")}
         return render(request, "tracking/artifacts/preview_error.html", context, status=exc.status)
-    links = _preview_links(_url_name(request, name), kwargs, preview)
+    links = _preview_links(_url_name(request, route), kwargs, preview)
     context = {"preview": preview, "links": links, "root": root, "limits": _limits()}
     return render(request, "tracking/artifacts/preview.html", context)
 
@@ -188,7 +188,7 @@ def _file_response(request: HttpRequest, store_path: str, file_name: str, *, att
 
 @require_safe
 @xframe_options_sameorigin  # the HTML and PDF previews frame it
-def ArtifactRawView(request: HttpRequest, resolve: Resolver, name: str, path: str, **kwargs: Any) -> HttpResponseBase:
+def ArtifactRawView(request: HttpRequest, resolve: Resolver, route: str, path: str, **kwargs: Any) -> HttpResponseBase:
     """A file for the preview's frames and media elements; relative links of an HTML report resolve beside it."""
     try:
         root = resolve(request, **kwargs)
@@ -200,7 +200,7 @@ def ArtifactRawView(request: HttpRequest, resolve: Resolver, name: str, path: st
 
 @require_safe
 def ArtifactDownloadView(
-    request: HttpRequest, resolve: Resolver, name: str, path: str, **kwargs: Any
+    request: HttpRequest, resolve: Resolver, route: str, path: str, **kwargs: Any
 ) -> HttpResponseBase:
     """A file as an attachment, with its own Content-Type, streamed."""
     try:
@@ -212,7 +212,7 @@ def ArtifactDownloadView(
 
 
 @require_safe
-def ArtifactZipView(request: HttpRequest, resolve: Resolver, name: str, **kwargs: Any) -> HttpResponseBase:
+def ArtifactZipView(request: HttpRequest, resolve: Resolver, route: str, **kwargs: Any) -> HttpResponseBase:
     """A folder (the root without ``path``) as a zip, streamed while it is built."""
     folder = request.GET.get("path", "")
     try:
@@ -227,12 +227,13 @@ def ArtifactZipView(request: HttpRequest, resolve: Resolver, name: str, **kwargs
     return response
 
 
-def _bind(view: Callable[..., HttpResponseBase], resolve: Resolver, name: str) -> Callable[..., HttpResponseBase]:
-    """A view of this module with its root's resolver and route name filled in."""
+def _bind(view: Callable[..., HttpResponseBase], resolve: Resolver, route: str) -> Callable[..., HttpResponseBase]:
+    """A view of this module with its root's resolver and route name filled in (as ``route``: the URL's own kwargs,
+    such as a model's ``name``, pass through untouched)."""
 
     @functools.wraps(view)
     def bound(request: HttpRequest, **kwargs: Any) -> HttpResponseBase:
-        return view(request, resolve, name, **kwargs)
+        return view(request, resolve, route, **kwargs)
 
     return bound
 
