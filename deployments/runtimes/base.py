@@ -20,7 +20,7 @@ Log = Callable[[str], None]
 State = Literal["starting", "healthy", "unhealthy", "stopped", "failed"]
 
 
-class RuntimeError_(Exception):
+class RuntimeFailure(Exception):
     """A build or start that cannot succeed (requirements that do not install, a model that does not load), with
     the tool's own output (pip's error, the server's traceback) in ``details``."""
 
@@ -60,12 +60,12 @@ class Runtime(ABC):
     @abstractmethod
     def build(self, spec: DeploymentSpec, log: Log) -> dict[str, Any]:
         """Prepare what the server needs (an environment, an image); returns the build's record. Reuses an equal
-        build when there is one (the same requirements: seconds instead of minutes). Raises RuntimeError_."""
+        build when there is one (the same requirements: seconds instead of minutes). Raises RuntimeFailure."""
 
     @abstractmethod
     def start(self, spec: DeploymentSpec, build: dict[str, Any], log: Log) -> dict[str, Any]:
         """Start ``spec.instances`` servers from the build; returns the handle the other calls take. Returns once
-        started, not once healthy (``status`` tells). Raises RuntimeError_."""
+        started, not once healthy (``status`` tells). Raises RuntimeFailure."""
 
     @abstractmethod
     def status(self, handle: dict[str, Any]) -> RuntimeStatus:
