@@ -1,0 +1,126 @@
+"""Endpoints and their keys: names like URL slugs, keys made with ``secrets``, kept only as hashes, checked in
+constant time."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Literal
+
+from django.db import IntegrityError, transaction
+from django.db.models import Prefetch
+
+from deployments.models import Deployment, Endpoint
+from studio.errors import already_exists, invalid, not_found
+
+# A DNS label of 3 to 32 characters (Azure's rule for endpoint names): it becomes part of URLs, process, container
+# and Kubernetes object names.
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
+KEY_PREFIX = "sk-"
+KEY_PREFIX_SHOWN = 10  # characters of a key kept in clear to tell keys apart ("sk-" and 7 random ones)
+Slot = Literal["primary", "secondary"]
+
+
+def validate_name(kind: str, name: object) -> str:
+    """An endpoint or deployment name: 3-32 lower-case letters, digits and dashes, starting with a letter."""
+    if not isinstance(name, str) or not NAME_PATTERN.match(name) or "--" in name:
+        raise invalid(
+            f"Invalid {kind} name {name!r}: use 3 to 32 lower-case letters, digits and single dashes, starting with "
+            "a letter and ending with a letter or digit"
+        )
+    return name
+
+
+def new_key() -> str:
+    """A scoring key: 256 random bits."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_key(key: str) -> str:
+    """SHA-256 is enough for keys of 256 random bits (no dictionary to try), and cheap on every request."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class CreatedEndpoint:
+    """A new endpoint with its two keys in clear, which are never shown again."""
+
+    endpoint: Endpoint
+    primary_key: str
+    secondary_key: str
+
+
+def create_endpoint(*, name: str, description: str = "", user: str = "") -> CreatedEndpoint:
+    """Create an endpoint with fresh primary and secondary keys; a taken name is RESOURCE_ALREADY_EXISTS."""
+    validate_name("endpoint", name)
+    primary, secondary = new_key(), new_key()
+    try:
+        with transaction.atomic():
+            endpoint = Endpoint.objects.create(
+                name=name,
+                description=description or "",
+                user_id=user or "",
+                primary_key_hash=hash_key(primary),
+                secondary_key_hash=hash_key(secondary),
+                primary_key_prefix=primary[:KEY_PREFIX_SHOWN],
+                secondary_key_prefix=secondary[:KEY_PREFIX_SHOWN],
+            )
+    except IntegrityError:
+        raise already_exists(f"Endpoint '{name}' already exists") from None
+    return CreatedEndpoint(endpoint=endpoint, primary_key=primary, secondary_key=secondary)
+
+
+def get_endpoint(*, name: str, for_update: bool = False) -> Endpoint:
+    """An endpoint by name (one being deleted counts as gone)."""
+    query = Endpoint.objects.filter(name=name, deleting=False)
+    if for_update:
+        query = query.select_for_update()
+    endpoint = query.first()
+    if endpoint is None:
+        raise not_found(f"Endpoint '{name}' does not exist")
+    return endpoint
+
+
+def get_deployment(*, endpoint: str, name: str, for_update: bool = False) -> Deployment:
+    """A deployment by endpoint and deployment name, with its endpoint."""
+    query = Deployment.objects.select_related("endpoint").filter(
+        endpoint__name=endpoint, endpoint__deleting=False, name=name
+    )
+    if for_update:
+        query = query.select_for_update(of=("self",))
+    deployment = query.first()
+    if deployment is None:
+        raise not_found(f"Deployment '{name}' of endpoint '{endpoint}' does not exist")
+    return deployment
+
+
+def list_endpoints() -> list[Endpoint]:
+    """Every endpoint (newest change first) with its deployments, in two queries however many there are."""
+    deployments = Deployment.objects.order_by("name")
+    query = Endpoint.objects.filter(deleting=False).order_by("-updated_at", "name")
+    return list(query.prefetch_related(Prefetch("deployments", queryset=deployments)))
+
+
+def regenerate_key(*, name: str, slot: Slot) -> str:
+    """Replace the primary or the secondary key; returns the new key, shown once. The other key keeps working, so
+    clients move to the new key without downtime."""
+    if slot not in ("primary", "secondary"):
+        raise invalid(f"Unknown key {slot!r}: 'primary' or 'secondary'")
+    key = new_key()
+    updated = Endpoint.objects.filter(name=name, deleting=False).update(
+        **{f"{slot}_key_hash": hash_key(key), f"{slot}_key_prefix": key[:KEY_PREFIX_SHOWN]}
+    )
+    if not updated:
+        raise not_found(f"Endpoint '{name}' does not exist")
+    return key
+
+
+def check_key(*, endpoint: Endpoint, key: str) -> bool:
+    """Whether ``key`` is one of the endpoint's keys; both are always compared, in constant time."""
+    digest = hash_key(key or "")
+    primary = hmac.compare_digest(digest, endpoint.primary_key_hash)
+    secondary = hmac.compare_digest(digest, endpoint.secondary_key_hash)
+    return bool(key) and (primary | secondary)
