@@ -92,6 +92,12 @@ def worker_command(rest: Sequence[str] = ()) -> list[str]:
             "--loglevel", "INFO", *rest]  # fmt: skip
 
 
+def embedded_worker_command() -> list[str]:
+    """The worker ``studio run`` starts beside the web server: it also runs the beat of Studio's periodic jobs
+    (``CELERY_BEAT_SCHEDULE``). Workers started with ``studio worker`` on other hosts do not."""
+    return worker_command(["--beat"])
+
+
 def worker(rest: Sequence[str]) -> NoReturn:
     """Become a Celery worker, so that signals reach Celery directly and its exit code is ours."""
     command = worker_command(rest)
@@ -186,7 +192,7 @@ def run(host: str, port: int, workers: int, with_worker: bool) -> int:
     signal.signal(signal.SIGTERM, supervisor.on_signal)
     supervisor.children["web server"] = start_child(gunicorn_command(host, port, workers))
     if with_worker:
-        supervisor.children["worker"] = start_child(worker_command())
+        supervisor.children["worker"] = start_child(embedded_worker_command())
     return supervisor.wait()
 
 

@@ -153,6 +153,12 @@ CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or (
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Periodic jobs, sent by the beat of the worker that `studio run` starts: re-enqueue the deployments whose worker died
+# mid-task (their claim's lease ran out) or whose task was lost. Idempotent, so a second beat elsewhere does no harm.
+CELERY_BEAT_SCHEDULE = {
+    "recover-stale-deployments": {"task": "deployments.recover_stale_deployments", "schedule": 60.0},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celery-beat-schedule")
 
 LOGGING = {
     "version": 1,

@@ -67,6 +67,18 @@ def test_worker_command_lets_later_options_override_defaults() -> None:
     assert command[-2:] == ["--concurrency", "8"]
 
 
+def test_the_embedded_worker_runs_the_beat_of_registered_periodic_tasks() -> None:
+    from django.conf import settings
+
+    from studio.celery import app
+
+    assert "--beat" in cli.embedded_worker_command()
+    assert "--beat" not in cli.worker_command()
+    app.loader.import_default_modules()
+    for entry in settings.CELERY_BEAT_SCHEDULE.values():
+        assert entry["task"] in app.tasks, entry
+
+
 def test_tracking_uri_names_a_reachable_host() -> None:
     assert cli.tracking_uri("127.0.0.1", 5000) == "http://127.0.0.1:5000"
     assert cli.tracking_uri("::1", 5000) == "http://[::1]:5000"
