@@ -40,47 +40,20 @@
   const form = document.getElementById("model-search-form");
   const status = document.getElementById("model-status");
   if (!results || !search) return;
-  let inFlight = null;
-
-  // Fetch the results for a query string and put them in place; only the latest request may write them.
+  // Fetch the results for a query string and put them in place (Studio.loadListing: only the latest request shows).
   async function load(query, { push = false } = {}) {
-    if (inFlight) inFlight.abort();
-    const controller = new AbortController();
-    inFlight = controller;
-    results.setAttribute("aria-busy", "true");
     try {
-      const response = await fetch(results.dataset.resultsUrl + query,
-        { signal: controller.signal, headers: { Accept: "text/html" } });
-      if (!response.ok) throw new Error(response.status + " " + response.statusText);
-      const html = await response.text();
-      // A header or pager link that had the focus keeps it in the new results.
-      const focused = results.contains(document.activeElement) ? document.activeElement.dataset.listingLink : null;
-      results.innerHTML = html;
-      window.Studio.localizeTimes(results);
-      if (focused) {
-        const again = results.querySelector('[data-listing-link="' + focused + '"]') ||
-          results.querySelector("[data-listing-link]");
-        if (again) again.focus();
-      }
-      const url = new URL(window.location.href);
-      url.search = query;
-      (push ? history.pushState : history.replaceState).call(history, null, "", url);
+      if (!(await window.Studio.loadListing(results, results.dataset.resultsUrl + query, query, { push }))) return;
       syncHidden();
       const summary = results.querySelector("#model-summary");
       if (summary) status.textContent = summary.textContent.replace(/\s+/g, " ").trim();
     } catch (error) {
-      if (error.name === "AbortError") return;
       status.textContent = "Could not load the models: " + error.message;
       const box = document.createElement("p");
       box.className = "field-error";
       box.setAttribute("role", "alert");
       box.textContent = "Could not load the models: " + error.message;
       results.prepend(box);
-    } finally {
-      if (inFlight === controller) {
-        inFlight = null;
-        results.removeAttribute("aria-busy");
-      }
     }
   }
 

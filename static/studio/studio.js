@@ -139,7 +139,49 @@
     }
   }, true);
 
-  window.Studio = { chartLayout, themeChart, onThemeChange, currentTheme, updateUrl, fetchJSON, csrfToken, debounce };
+  // A listing page's results swapped in place: fetch `url` as HTML (a newer call aborts an older one still on its
+  // way), keep the focus on the header or pager link that had it ([data-listing-link]), localize its times, and put
+  // `query` in the address bar (a history step when `push`). Resolves true once shown, false when superseded; throws
+  // when the server did not answer with the results.
+  const listingLoads = new WeakMap();
+
+  async function loadListing(container, url, query, { push = false } = {}) {
+    const previous = listingLoads.get(container);
+    if (previous) previous.abort();
+    const controller = new AbortController();
+    listingLoads.set(container, controller);
+    container.setAttribute("aria-busy", "true");
+    try {
+      const response = await fetch(url, { signal: controller.signal, headers: { Accept: "text/html" } });
+      if (!response.ok) throw new Error(response.status + " " + response.statusText);
+      const html = await response.text();
+      const active = document.activeElement;
+      const focused = container.contains(active) ? active.dataset.listingLink : null;
+      container.innerHTML = html;
+      Studio.localizeTimes(container);
+      if (focused) {
+        const again = container.querySelector('[data-listing-link="' + focused + '"]') ||
+          container.querySelector("[data-listing-link]");
+        if (again) again.focus();
+      }
+      const address = new URL(window.location.href);
+      address.search = query;
+      (push ? history.pushState : history.replaceState).call(history, null, "", address);
+      return true;
+    } catch (error) {
+      if (error.name === "AbortError") return false;
+      throw error;
+    } finally {
+      if (listingLoads.get(container) === controller) {
+        listingLoads.delete(container);
+        container.removeAttribute("aria-busy");
+      }
+    }
+  }
+
+  window.Studio = {
+    chartLayout, themeChart, onThemeChange, currentTheme, updateUrl, fetchJSON, csrfToken, debounce, loadListing,
+  };
 })();
 
 // <time datetime="..."> rendered in UTC by the server, shown in the reader's time zone.

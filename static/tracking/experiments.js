@@ -11,7 +11,6 @@
   if (!results || !search) return;
 
   const tableUrl = results.dataset.tableUrl;
-  let inFlight = null;
 
   // A refused form is answered at its own address (/experiments/create/ ...); show the listing's address instead,
   // so that a search typed next, a reload or a shared link lead back to this listing.
@@ -20,40 +19,16 @@
     history.replaceState(null, "", results.dataset.listUrl + (listing ? "?" + listing : ""));
   }
 
-  // Fetch the table for a query string and put it in place; only the latest request may write the table.
+  // Fetch the table for a query string and put it in place (Studio.loadListing: only the latest request shows).
   async function loadTable(query, { push = false } = {}) {
-    if (inFlight) inFlight.abort();
-    const controller = new AbortController();
-    inFlight = controller;
-    results.setAttribute("aria-busy", "true");
     try {
-      const response = await fetch(tableUrl + query, { signal: controller.signal, headers: { Accept: "text/html" } });
-      if (!response.ok) throw new Error(response.status + " " + response.statusText);
-      const html = await response.text();
-      // A header or pager link that had the focus keeps it in the new table (or the first such link does).
-      const focused = results.contains(document.activeElement) ? document.activeElement.dataset.listingLink : null;
-      results.innerHTML = html;
-      window.Studio.localizeTimes(results);
-      if (focused) {
-        const again = results.querySelector('[data-listing-link="' + focused + '"]') ||
-          results.querySelector("[data-listing-link]");
-        if (again) again.focus();
-      }
-      const url = new URL(window.location.href);
-      url.search = query;
-      (push ? history.pushState : history.replaceState).call(history, null, "", url);
+      if (!(await window.Studio.loadListing(results, tableUrl + query, query, { push }))) return;
       syncForms();
       const summary = results.querySelector("#experiment-summary");
       if (summary) status.textContent = summary.textContent.trim();
     } catch (error) {
-      if (error.name === "AbortError") return;
       status.textContent = "Could not load the experiments: " + error.message;
       showLoadError(error.message);
-    } finally {
-      if (inFlight === controller) {
-        inFlight = null;
-        results.removeAttribute("aria-busy");
-      }
     }
   }
 
