@@ -72,6 +72,9 @@ class Deployment(models.Model):
     status_message = models.TextField(blank=True, default="")
     build = models.JSONField(null=True, blank=True)  # what Runtime.build returned
     handle = models.JSONField(null=True, blank=True)  # what Runtime.start returned
+    # The base URLs of the instances that answered when the deployment last became healthy; the gateway routes to
+    # these. Emptied whenever the servers stop (a stop, an update's switch-over, a failure).
+    urls = models.JSONField(default=list, blank=True)
     # The claim: a worker sets these with a conditional UPDATE before working on the row (see services.claim).
     claimed_by = models.CharField(max_length=200, blank=True, default="")
     claimed_at = models.DateTimeField(null=True, blank=True)
@@ -133,3 +136,27 @@ class DeploymentEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.deployment_id} {self.kind}: {self.message[:40]}"
+
+
+class RequestLog(models.Model):
+    """One request through an endpoint's scoring gateway: written in batches by a background thread, never on the
+    request path. ``deployment`` is the one that answered (or was tried last); mirrored copies have ``mirror``."""
+
+    id = models.BigAutoField(primary_key=True)
+    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="requests")
+    # SET_NULL: a deleted deployment's traffic history stays with the endpoint under its name.
+    deployment = models.ForeignKey(Deployment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    deployment_name = models.CharField(max_length=32, blank=True, default="")
+    time = models.DateTimeField()
+    status = models.PositiveSmallIntegerField()
+    latency_ms = models.FloatField()
+    request_bytes = models.PositiveIntegerField(default=0)
+    response_bytes = models.PositiveIntegerField(default=0)
+    mirror = models.BooleanField(default=False)
+    error = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        indexes = [models.Index(fields=["endpoint", "-time"], name="request_log_endpoint_time")]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint_id} {self.status} {self.latency_ms:.1f} ms"

@@ -17,6 +17,7 @@ HTTP_STATUS = {
     "ABORTED": 409,
     "RESOURCE_CONFLICT": 409,
     "ALREADY_EXISTS": 409,
+    "REQUEST_ENTITY_TOO_LARGE": 413,  # Studio's own: MLflow has no code for a body over the size limit
     "REQUEST_LIMIT_EXCEEDED": 429,
     "RESOURCE_EXHAUSTED": 429,
     "INTERNAL_ERROR": 500,

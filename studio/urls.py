@@ -33,6 +33,12 @@ urlpatterns = [
         "ajax-api/2.0/studio/",
         include(("registry.api.studio_urls", "registry-studio-api"), namespace="registry-studio-ajax-api"),
     ),
+    path("api/2.0/studio/", include(("deployments.api.urls", "deployments-api"), namespace="deployments-api")),
+    path(
+        "ajax-api/2.0/studio/",
+        include(("deployments.api.urls", "deployments-api"), namespace="deployments-ajax-api"),
+    ),
+    path("", include("deployments.views.gateway")),
     path("admin/", admin.site.urls),
     path("", include("tracking.urls")),
     path("", include("registry.urls")),

@@ -10,7 +10,7 @@ import threading
 from django.conf import settings
 
 from deployments.runtimes.base import Runtime
-from studio.errors import invalid
+from studio.errors import StudioError, invalid
 
 # name -> "module.Class"; STUDIO_RUNTIMES (a setting, optional) adds or replaces entries.
 RUNTIMES = {
@@ -66,3 +66,14 @@ def check_runtime(name: str) -> str:
     if not found:
         raise invalid(f"The runtime '{name}' is not available in this installation ({classes[name]})")
     return name
+
+
+def available_runtimes() -> list[str]:
+    """The runtimes this installation can run (known, and their module installed), for forms and the API."""
+    names = []
+    for name in sorted(runtime_classes(), key=lambda n: (n != "local", n)):
+        try:
+            names.append(check_runtime(name))
+        except StudioError:
+            continue
+    return names

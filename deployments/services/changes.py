@@ -179,7 +179,7 @@ def _change(
     with transaction.atomic():
         deployment = get_deployment(endpoint=endpoint, name=name, for_update=True)
         if deployment.status not in allowed:
-            raise StudioError(f"Cannot {verb} deployment '{name}' while it is {deployment.status}", "INVALID_STATE")
+            raise StudioError(f"Cannot {verb} deployment '{name}' while it is {deployment.status}", "RESOURCE_CONFLICT")
         apply(deployment)
     return deployment
 
@@ -216,7 +216,7 @@ def stop_deployment(*, endpoint: str, name: str) -> Deployment:
     def apply(deployment: Deployment) -> None:
         deployment.status, deployment.status_message = Status.STOPPING, "Stopping"
         deployment.claimed_by, deployment.claimed_at = "", None  # revoke: the stop task must be able to claim it
-        deployment.traffic_weight, deployment.mirror = 0, False
+        deployment.traffic_weight, deployment.mirror, deployment.urls = 0, False, []
         deployment.save()
         _rebalance(deployment.endpoint)
         record_event(deployment=deployment, kind=Kind.STOPPING, message="Stop requested")
@@ -242,7 +242,7 @@ def start_deployment(*, endpoint: str, name: str) -> Deployment:
 def _mark_deleting(deployment: Deployment) -> None:
     Deployment.objects.filter(pk=deployment.pk).update(
         status=Status.DELETING, status_message="Deleting", claimed_by="", claimed_at=None, traffic_weight=0,
-        mirror=False,
+        mirror=False, urls=[],
     )  # fmt: skip
     record_event(deployment=deployment, kind=Kind.DELETING, message="Delete requested")
     enqueue("delete_deployment_task", deployment.pk)

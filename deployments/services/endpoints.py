@@ -13,8 +13,8 @@ from typing import Literal
 from django.db import IntegrityError, transaction
 from django.db.models import Prefetch
 
-from deployments.models import Deployment, Endpoint
-from studio.errors import already_exists, invalid, not_found
+from deployments.models import Deployment, DeploymentEvent, DeploymentStatus, Endpoint
+from studio.errors import StudioError, already_exists, invalid, not_found
 
 # A DNS label of 3 to 32 characters (Azure's rule for endpoint names): it becomes part of URLs, process, container
 # and Kubernetes object names.
@@ -124,3 +124,69 @@ def check_key(*, endpoint: Endpoint, key: str) -> bool:
     primary = hmac.compare_digest(digest, endpoint.primary_key_hash)
     secondary = hmac.compare_digest(digest, endpoint.secondary_key_hash)
     return bool(key) and (primary | secondary)
+
+
+# An endpoint's state, from its deployments': what the list and the endpoint page show.
+EndpointState = Literal["empty", "healthy", "degraded", "updating", "deploying", "unavailable", "stopped", "deleting"]
+
+
+def endpoint_state(endpoint: Endpoint, deployments: list[Deployment]) -> EndpointState:
+    """``healthy`` when every deployment with traffic serves; ``degraded`` when some do; ``deploying``/``updating``
+    while the first servers are built or a new version is; ``unavailable`` when none can answer; ``stopped`` when
+    every deployment is; ``empty`` with no deployment."""
+    if endpoint.deleting:
+        return "deleting"
+    if not deployments:
+        return "empty"
+    statuses = {d.status for d in deployments}
+    if statuses <= {DeploymentStatus.STOPPED, DeploymentStatus.STOPPING, DeploymentStatus.DELETING}:
+        return "stopped"
+    weighted = [d for d in deployments if d.traffic_weight > 0]
+    serving = [d for d in weighted if d.status in (DeploymentStatus.HEALTHY, DeploymentStatus.UPDATING) and d.urls]
+    if DeploymentStatus.UPDATING in statuses and serving:
+        return "updating"
+    if weighted and len(serving) == len(weighted):
+        return "healthy"
+    if serving:
+        return "degraded"
+    if statuses & {DeploymentStatus.QUEUED, DeploymentStatus.BUILDING, DeploymentStatus.STARTING}:
+        return "deploying"
+    return "unavailable"
+
+
+EVENTS_MAX = 1_000
+
+
+def list_events(*, deployment: Deployment, after: int = 0, limit: int = 500) -> list[DeploymentEvent]:
+    """A deployment's events after the one with id ``after``, oldest first (the endpoint page polls with the last
+    id it has)."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= EVENTS_MAX:
+        raise invalid(f"limit must be an integer from 1 to {EVENTS_MAX}, not {limit!r}")
+    return list(deployment.events.filter(id__gt=after).order_by("id")[:limit])
+
+
+def read_logs(*, deployment: Deployment, tail: int = 200) -> str:
+    """The last ``tail`` lines its servers wrote, from its runtime ("" when it never started)."""
+    from deployments.runtimes.registry import get_runtime  # runtimes load lazily: the web side rarely needs them
+
+    if isinstance(tail, bool) or not isinstance(tail, int) or not 1 <= tail <= 10_000:
+        raise invalid(f"tail must be an integer from 1 to 10000, not {tail!r}")
+    if not deployment.handle:
+        return ""
+    try:
+        return get_runtime(deployment.runtime).logs(deployment.handle, tail=tail)
+    except StudioError:
+        raise
+    except Exception as error:  # an engine that is down: say so instead of failing the page
+        return f"(the {deployment.runtime} runtime cannot read the logs now: {error})"
+
+
+def update_endpoint(*, name: str, description: str) -> Endpoint:
+    """Change an endpoint's description."""
+    if not isinstance(description, str) or len(description) > 5_000:
+        raise invalid("description must be text of at most 5000 characters")
+    with transaction.atomic():
+        endpoint = get_endpoint(name=name, for_update=True)
+        endpoint.description = description
+        endpoint.save(update_fields=["description", "updated_at"])
+    return endpoint

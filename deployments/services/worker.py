@@ -172,7 +172,7 @@ def run_deployment(*, deployment_id: int) -> str | None:
         handle = _build_and_start(job)
         state = _wait_healthy(get_runtime(job.deployment.runtime), handle, job)
         urls = ", ".join(state.urls)
-        job.write(release=True, status=Status.HEALTHY, status_message=state.message or "Healthy")
+        job.write(release=True, status=Status.HEALTHY, status_message=state.message or "Healthy", urls=state.urls)
         record_event(deployment=job.deployment, kind=Kind.HEALTHY, message=f"Healthy at {urls}")
     except LostClaim:
         log.info("Deployment %s was taken from this worker", deployment_id)
@@ -199,6 +199,7 @@ def _build_and_start(job: Job) -> dict[str, Any]:
     job.write(build=build)
     record_event(deployment=deployment, kind=Kind.BUILT, message="Built")
     if updating and deployment.handle:
+        job.write(urls=[])  # the gateway stops routing to the old servers before they go
         runtime.stop(deployment.handle)
     job.step(Status.STARTING, Kind.STARTING, f"Starting {deployment.instances} instance(s)")
     handle = runtime.start(spec, build, job.log)
@@ -231,7 +232,7 @@ def _fail(job: Job, handle: dict[str, Any] | None, message: str, details: str) -
         except Exception:
             log.exception("Could not stop the servers of failed deployment %s", job.deployment.pk)
     try:
-        job.write(release=True, status=Status.FAILED, status_message=message)
+        job.write(release=True, status=Status.FAILED, status_message=message, urls=[])
     except LostClaim:
         return
     record_event(deployment=job.deployment, kind=Kind.FAILED, message=message, details=details)
@@ -246,7 +247,7 @@ def stop_deployment_now(*, deployment_id: int) -> str | None:
     try:
         if job.deployment.handle:
             get_runtime(job.deployment.runtime).stop(job.deployment.handle)
-        job.write(release=True, status=Status.STOPPED, status_message="Stopped")
+        job.write(release=True, status=Status.STOPPED, status_message="Stopped", urls=[])
         record_event(deployment=job.deployment, kind=Kind.STOPPED, message="Stopped")
     except LostClaim:
         return None

@@ -398,7 +398,7 @@ def test_update_waits_for_a_busy_deployment(runtime: PingRuntime, version: dict)
     deploy()
     with pytest.raises(StudioError) as busy:
         services.update_deployment(endpoint="prod", name="blue", version=1)
-    assert busy.value.error_code == "INVALID_STATE"
+    assert busy.value.error_code == "RESOURCE_CONFLICT"
 
 
 # --- traffic ---------------------------------------------------------------------------------------------------------
