@@ -75,6 +75,9 @@ class Deployment(models.Model):
     # The base URLs of the instances that answered when the deployment last became healthy; the gateway routes to
     # these. Emptied whenever the servers stop (a stop, an update's switch-over, a failure).
     urls = models.JSONField(default=list, blank=True)
+    # Set by an update of a healthy deployment: what it served before (version id and number, model name,
+    # instances, build), so that a new version that fails to build or start is rolled back to it.
+    previous = models.JSONField(null=True, blank=True)
     # The claim: a worker sets these with a conditional UPDATE before working on the row (see services.claim).
     claimed_by = models.CharField(max_length=200, blank=True, default="")
     claimed_at = models.DateTimeField(null=True, blank=True)

@@ -30,3 +30,9 @@ def delete_deployment_task(deployment_id: int) -> bool:
 def recover_stale_deployments_task() -> list[int]:
     """Re-enqueue deployments whose worker died or whose task was lost (run it periodically)."""
     return services.recover_stale_deployments()
+
+
+@shared_task(name="deployments.probe_deployments")
+def probe_deployments_task() -> dict[str, int]:
+    """Follow the health of the running deployments (run periodically)."""
+    return services.probe_deployments()

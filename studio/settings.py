@@ -156,8 +156,21 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Periodic jobs, sent by the beat of the worker that `studio run` starts: re-enqueue the deployments whose worker died
 # mid-task (their claim's lease ran out) or whose task was lost. Idempotent, so a second beat elsewhere does no harm.
 CELERY_BEAT_SCHEDULE = {
-    "recover-stale-deployments": {"task": "deployments.recover_stale_deployments", "schedule": 60.0},
+    "recover-stale-deployments": {
+        "task": "deployments.recover_stale_deployments",
+        "schedule": float(os.environ.get("STUDIO_RECOVERY_INTERVAL", "60")),
+    },
+    # The health of running deployments: the gateway's instance URLs and a "failed" for servers that are gone.
+    "probe-deployments": {
+        "task": "deployments.probe_deployments",
+        "schedule": float(os.environ.get("STUDIO_PROBE_INTERVAL", "30")),
+    },
 }
+# A deployment's claim lapses after this long without renewal; its worker's heartbeat renews it every quarter of it.
+STUDIO_DEPLOYMENT_LEASE_SECONDS = float(os.environ.get("STUDIO_DEPLOYMENT_LEASE_SECONDS", "60"))
+# The scoring gateway: how long a scoring server may take to answer, and how stale its routing table may be.
+STUDIO_GATEWAY_TIMEOUT = float(os.environ.get("STUDIO_GATEWAY_TIMEOUT", "60"))
+STUDIO_GATEWAY_CACHE_SECONDS = float(os.environ.get("STUDIO_GATEWAY_CACHE_SECONDS", "1"))
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celery-beat-schedule")
 
 LOGGING = {

@@ -33,6 +33,7 @@ from deployments.services.endpoints import (
 from deployments.services.worker import (
     claim,
     delete_deployment_now,
+    probe_deployments,
     recover_stale_deployments,
     run_deployment,
     stop_deployment_now,
@@ -52,6 +53,7 @@ __all__ = [
     "get_endpoint",
     "list_endpoints",
     "list_events",
+    "probe_deployments",
     "read_logs",
     "record_event",
     "recover_stale_deployments",

@@ -195,6 +195,18 @@ def update_deployment(
         _check_instances(instances)
 
     def apply(deployment: Deployment) -> None:
+        # A healthy deployment remembers what it served, to go back to it if the new version fails.
+        deployment.previous = (
+            {
+                "model_version_id": deployment.model_version_id,
+                "model_name": deployment.model_name,
+                "model_version_number": deployment.model_version_number,
+                "instances": deployment.instances,
+                "build": deployment.build,
+            }
+            if deployment.status == Status.HEALTHY
+            else None
+        )
         deployment.model_version, deployment.model_name = row, row.registered_model.name
         deployment.model_version_number = row.version
         deployment.instances = instances or deployment.instances
@@ -217,6 +229,7 @@ def stop_deployment(*, endpoint: str, name: str) -> Deployment:
         deployment.status, deployment.status_message = Status.STOPPING, "Stopping"
         deployment.claimed_by, deployment.claimed_at = "", None  # revoke: the stop task must be able to claim it
         deployment.traffic_weight, deployment.mirror, deployment.urls = 0, False, []
+        deployment.previous = None  # an update cut short by a stop is not rolled back at the next start
         deployment.save()
         _rebalance(deployment.endpoint)
         record_event(deployment=deployment, kind=Kind.STOPPING, message="Stop requested")

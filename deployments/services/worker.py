@@ -4,23 +4,29 @@ A claim is ``claimed_by``/``claimed_at`` set by an UPDATE that matches only a ro
 claim (or one older than the lease). So a duplicated task finds nothing to claim, and a worker killed mid-build
 leaves a claim that expires: the retried task, or the periodic ``recover_stale_deployments``, takes it over. Every
 later write of the worker is conditional on its claim too; the claim is renewed at each step, each line the runtime
-reports and each health probe, and a worker whose claim was revoked (a stop or delete meanwhile) gives up.
+reports, each health probe and by a heartbeat thread while the runtime works, so the lease can be short (60 s): a
+killed worker's deployment is taken over within a minute or two. A worker whose claim was revoked (a stop or delete
+meanwhile) gives up.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
 import socket
+import threading
 import time
 import traceback
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -40,7 +46,12 @@ RUNNING = frozenset({Status.QUEUED, Status.BUILDING, Status.STARTING, Status.UPD
 
 def lease() -> timedelta:
     """How long a claim holds without renewal before another worker may take the row over."""
-    return timedelta(seconds=float(getattr(settings, "STUDIO_DEPLOYMENT_LEASE_SECONDS", 600)))
+    return timedelta(seconds=float(getattr(settings, "STUDIO_DEPLOYMENT_LEASE_SECONDS", 60)))
+
+
+def heartbeat_interval() -> float:
+    """How often a working worker renews its claim: a few times per lease, so one slow write never loses it."""
+    return float(getattr(settings, "STUDIO_DEPLOYMENT_HEARTBEAT_SECONDS", 0) or lease().total_seconds() / 4)
 
 
 def start_timeout() -> float:
@@ -88,6 +99,40 @@ class Job:
             raise LostClaim(self.deployment.pk)
         for name, value in fields.items():
             setattr(self.deployment, name, value)
+
+    def renew(self) -> None:
+        """Renew the claim only (the heartbeat's write); LostClaim when it is no longer ours."""
+        if not Deployment.objects.filter(pk=self.deployment.pk, claimed_by=self.token).update(
+            claimed_at=timezone.now()
+        ):
+            raise LostClaim(self.deployment.pk)
+
+    @contextlib.contextmanager
+    def heartbeat(self) -> Iterator[None]:
+        """Renew the claim from a thread while the runtime works: a build may print nothing for minutes (a large
+        wheel downloading), and the lease can stay short, so that a killed worker's row is taken over soon."""
+        stopped = threading.Event()
+
+        def beat() -> None:
+            try:
+                while not stopped.wait(heartbeat_interval()):
+                    try:
+                        self.renew()
+                    except LostClaim:
+                        self.lost = True
+                        return
+                    except Exception:  # a database hiccup: the next beat tries again, the lease has slack
+                        log.warning("Heartbeat of deployment %s failed", self.deployment.pk, exc_info=True)
+            finally:
+                connection.close()  # this thread's own connection
+
+        thread = threading.Thread(target=beat, name=f"heartbeat-{self.deployment.pk}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stopped.set()
+            thread.join()
 
     def step(self, status: str, kind: str, message: str, **fields: Any) -> None:
         """Move to ``status`` with an event."""
@@ -169,20 +214,61 @@ def run_deployment(*, deployment_id: int) -> str | None:
     job = Job(_load(deployment_id), token)
     handle = job.deployment.handle
     try:
-        handle = _build_and_start(job)
-        state = _wait_healthy(get_runtime(job.deployment.runtime), handle, job)
+        with job.heartbeat():
+            handle = _build_and_start(job)
+            state = _wait_healthy(get_runtime(job.deployment.runtime), handle, job)
         urls = ", ".join(state.urls)
-        job.write(release=True, status=Status.HEALTHY, status_message=state.message or "Healthy", urls=state.urls)
+        job.write(release=True, status=Status.HEALTHY, status_message=state.message or "Healthy", urls=state.urls,
+                  previous=None)  # fmt: skip
         record_event(deployment=job.deployment, kind=Kind.HEALTHY, message=f"Healthy at {urls}")
     except LostClaim:
         log.info("Deployment %s was taken from this worker", deployment_id)
         return None
     except (RuntimeFailure, StudioError) as failure:
-        _fail(job, handle, failure.message, getattr(failure, "details", ""))
+        _fail_or_roll_back(job, handle, failure.message, getattr(failure, "details", ""))
     except Exception as error:  # a bug or a lost service: fail visibly rather than leave a row that looks busy
         log.exception("Deployment %s failed", deployment_id)
-        _fail(job, handle, f"Internal error: {error}", traceback.format_exc())
+        _fail_or_roll_back(job, handle, f"Internal error: {error}", traceback.format_exc())
     return job.deployment.status
+
+
+def _fail_or_roll_back(job: Job, handle: dict[str, Any] | None, message: str, details: str) -> None:
+    """A failed update of a deployment that was healthy goes back to the version it served; anything else fails."""
+    previous = job.deployment.previous
+    if not previous:
+        _fail(job, handle, message, details)
+        return
+    deployment = job.deployment
+    failed_label = f"{deployment.model_name} v{deployment.model_version_number}"
+    record_event(deployment=deployment, kind=Kind.FAILED, message=f"Update to {failed_label} failed: {message}",
+                 details=details)  # fmt: skip
+    runtime = get_runtime(deployment.runtime)
+    try:
+        if handle:
+            runtime.stop(handle)
+        old_label = f"{previous['model_name']} v{previous['model_version_number']}"
+        version = ModelVersion.objects.filter(pk=previous["model_version_id"]).first()
+        model_dir = download_version(version, label=old_label)
+        deployment.instances = previous["instances"]
+        job.step(Status.STARTING, Kind.STARTING, f"Rolling back to {old_label}", model_version=version,
+                 model_name=previous["model_name"], model_version_number=previous["model_version_number"],
+                 instances=previous["instances"], previous=None)  # fmt: skip
+        with job.heartbeat():
+            build = previous["build"] or runtime.build(spec_for(deployment, model_dir), job.log)
+            rolled = runtime.start(spec_for(deployment, model_dir), build, job.log)
+            job.write(handle=rolled, build=build)
+            state = _wait_healthy(runtime, rolled, job)
+    except LostClaim:
+        return
+    except Exception as error:
+        log.exception("Rollback of deployment %s failed", deployment.pk)
+        _fail(job, job.deployment.handle, f"{message}; the rollback failed too: {error}",
+              getattr(error, "details", "") or traceback.format_exc())  # fmt: skip
+        return
+    summary = f"Update to {failed_label} failed ({message}); rolled back to {old_label}"
+    job.write(release=True, status=Status.HEALTHY, status_message=summary[:2000], urls=state.urls)
+    record_event(deployment=deployment, kind=Kind.HEALTHY, message=f"Rolled back to {old_label}, healthy at "
+                 f"{', '.join(state.urls)}")  # fmt: skip
 
 
 def _build_and_start(job: Job) -> dict[str, Any]:
@@ -246,7 +332,8 @@ def stop_deployment_now(*, deployment_id: int) -> str | None:
     job = Job(_load(deployment_id), token)
     try:
         if job.deployment.handle:
-            get_runtime(job.deployment.runtime).stop(job.deployment.handle)
+            with job.heartbeat():
+                get_runtime(job.deployment.runtime).stop(job.deployment.handle)
         job.write(release=True, status=Status.STOPPED, status_message="Stopped", urls=[])
         record_event(deployment=job.deployment, kind=Kind.STOPPED, message="Stopped")
     except LostClaim:
@@ -267,7 +354,8 @@ def delete_deployment_now(*, deployment_id: int) -> bool:
     job = Job(deployment, token)
     try:
         if deployment.handle or deployment.build:
-            get_runtime(deployment.runtime).remove(deployment.handle, deployment.build)
+            with job.heartbeat():
+                get_runtime(deployment.runtime).remove(deployment.handle, deployment.build)
     except Exception as error:
         log.exception("Deployment %s was not removed", deployment_id)
         job.write(release=True, status_message=f"Remove failed (will be retried): {error}")
@@ -297,3 +385,29 @@ def recover_stale_deployments() -> list[int]:
     for pk, status in rows:
         enqueue(TASKS.get(status, "run_deployment_task"), pk)
     return [pk for pk, _ in rows]
+
+
+def probe_deployments() -> dict[str, int]:
+    """Ask the runtime of every healthy deployment how its servers are (run periodically): the gateway's URLs
+    follow the instances that answer, and servers that are gone (a host rebooted, every instance crashed and was
+    given up) turn the deployment ``failed`` with the runtime's message, instead of a "healthy" that answers 503.
+    Rows a worker holds are left to it. Returns how many were probed, changed and failed."""
+    counts = {"probed": 0, "changed": 0, "failed": 0}
+    rows = Deployment.objects.filter(status=Status.HEALTHY, claimed_by="").exclude(handle=None)
+    for deployment in rows.only("id", "runtime", "handle", "urls", "status"):
+        counts["probed"] += 1
+        try:
+            state = get_runtime(deployment.runtime).status(deployment.handle)
+        except Exception:
+            log.warning("Could not probe deployment %s", deployment.pk, exc_info=True)
+            continue
+        unclaimed = Deployment.objects.filter(pk=deployment.pk, status=Status.HEALTHY, claimed_by="")
+        if state.state in ("failed", "stopped"):
+            message = f"The servers {state.state}: {state.message}"
+            if unclaimed.update(status=Status.FAILED, status_message=message[:2000], urls=[],
+                                updated_at=timezone.now()):  # fmt: skip
+                counts["failed"] += 1
+                record_event(deployment=deployment, kind=Kind.FAILED, message=message[:2000])
+        elif state.state == "healthy" and state.urls != deployment.urls:
+            counts["changed"] += unclaimed.update(urls=state.urls, status_message=state.message)
+    return counts

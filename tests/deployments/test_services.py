@@ -8,6 +8,7 @@ Celery's eager mode on commit, as a worker would run them after the web side com
 from __future__ import annotations
 
 import threading
+import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -49,11 +50,13 @@ class PingRuntime(Runtime):
         self.root = root
         self.servers: dict[int, ThreadingHTTPServer] = {}
         self.fail_build = ""  # a test sets this to make the next builds fail
+        self.build_seconds = 0.0  # and this to make them slow and silent
         self.removed: list[str] = []
 
     def build(self, spec: DeploymentSpec, log: Log) -> dict[str, Any]:
         files = sorted(str(p.relative_to(spec.model_dir)) for p in spec.model_dir.rglob("*") if p.is_file())
         log(f"model files: {', '.join(files)}")
+        time.sleep(self.build_seconds)
         if self.fail_build:
             raise RuntimeFailure("requirements do not install", self.fail_build)
         return {"files": files}
@@ -300,6 +303,26 @@ def test_a_stale_claim_is_taken_over(runtime: PingRuntime, version: dict) -> Non
     assert services.recover_stale_deployments() == []
 
 
+def test_the_heartbeat_keeps_the_claim_through_a_long_silent_build(
+    runtime: PingRuntime, version: dict, settings: Any, transactional_db: None
+) -> None:
+    settings.STUDIO_DEPLOYMENT_LEASE_SECONDS = 0.6
+    runtime.build_seconds = 2.0  # more than three leases without a line of output
+    deployment = deploy()
+    result: list[str | None] = []
+    worker = threading.Thread(target=lambda: result.append(services.run_deployment(deployment_id=deployment.pk)))
+    worker.start()
+    time.sleep(1.5)
+    assert row(deployment).status == "building"
+    # Another worker (a duplicated task, the recovery sweep) finds the claim alive.
+    assert services.claim(deployment_id=deployment.pk, statuses=frozenset({"building"}), worker="w2") is None
+    assert services.recover_stale_deployments() == []
+    worker.join(timeout=30)
+    assert result == ["healthy"]
+    assert row(deployment).attempt == 1
+    assert not DeploymentEvent.objects.filter(deployment=deployment, kind=Kind.RECOVERED).exists()
+
+
 def test_a_runtime_failure_ends_failed_with_its_details(runtime: PingRuntime, version: dict) -> None:
     runtime.fail_build = "ERROR: No matching distribution found for scikit-learn==0.0.1"
     deployment = deploy()
@@ -392,6 +415,52 @@ def test_update_to_another_version_rebuilds(
     assert Kind.UPDATING in kinds(deployment)
     with pytest.raises(StudioError, match="version=7"):
         services.update_deployment(endpoint="prod", name="blue", version=7)
+
+
+def test_a_failed_update_rolls_back_to_the_version_that_served(
+    runtime: PingRuntime,
+    version: dict,
+    register: Callable[..., dict],  # noqa: F811
+    eager: None,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        deployment = deploy(instances=2)
+    register("m")
+    runtime.fail_build = "ERROR: Could not find a version that satisfies the requirement nope==9"
+    with django_capture_on_commit_callbacks(execute=True):
+        services.update_deployment(endpoint="prod", name="blue", version=2, instances=1)
+    deployment = row(deployment)
+    assert deployment.status == "healthy"
+    assert (deployment.model_version_number, deployment.instances) == (1, 2)
+    assert deployment.previous is None
+    assert "rolled back to m v1" in deployment.status_message
+    assert runtime.status(deployment.handle).state == "healthy"
+    assert len(deployment.urls) == 2
+    failed = DeploymentEvent.objects.get(deployment=deployment, kind=Kind.FAILED)
+    assert failed.message.startswith("Update to m v2 failed")
+    assert "nope==9" in failed.details
+    assert kinds(deployment)[-1] == Kind.HEALTHY
+    # Without a version to go back to (a failed deployment updated), a failure is a failure.
+    runtime.fail_build = "still broken"
+    Deployment.objects.filter(pk=deployment.pk).update(status="failed")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.update_deployment(endpoint="prod", name="blue", version=2)
+    assert row(deployment).status == "failed"
+
+
+def test_probing_follows_the_servers_health(runtime: PingRuntime, version: dict) -> None:
+    deployment = deploy(instances=2)
+    assert services.run_deployment(deployment_id=deployment.pk) == "healthy"
+    assert services.probe_deployments() == {"probed": 1, "changed": 0, "failed": 0}
+    handle = row(deployment).handle
+    runtime.stop(handle)
+    assert tasks.probe_deployments_task() == {"probed": 1, "changed": 0, "failed": 1}
+    deployment = row(deployment)
+    assert (deployment.status, deployment.urls) == ("failed", [])
+    assert "not running" in deployment.status_message
+    assert DeploymentEvent.objects.filter(deployment=deployment, kind=Kind.FAILED).count() == 1
+    assert services.probe_deployments()["probed"] == 0  # failed rows are not probed again
 
 
 def test_update_waits_for_a_busy_deployment(runtime: PingRuntime, version: dict) -> None:
