@@ -9,7 +9,13 @@ from django.core.wsgi import get_wsgi_application
 from django.urls import get_resolver
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio.settings")
-application = get_wsgi_application()
+django_application = get_wsgi_application()
+
+from deployments.views.gateway import GatewayApp  # noqa: E402 (needs the apps loaded above)
+
+# The scoring gateway's paths skip Django's middleware and URL resolving: they are the hot path of a deployment,
+# and its overhead over the scoring server is what a client pays on every prediction.
+application = GatewayApp(django_application)
 
 # Import every view module (and with them mlflow and protobuf) now instead of on the first request, then move all
 # these long-lived objects out of the cyclic garbage collector's sight. Otherwise each full collection walks the

@@ -9,6 +9,7 @@ body it cannot read), and says which deployment and instance answered. Tasks run
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import socket
 import threading
@@ -399,3 +400,47 @@ def test_update_and_delete_through_the_api(keys: dict[str, str]) -> None:
     post("endpoints/delete", {"name": "prod"})
     assert get("endpoints/get", 404, name="prod")["error_code"] == "RESOURCE_DOES_NOT_EXIST"
     assert score(keys["primary"]).status_code == 404
+
+
+# --- the WSGI entry that gunicorn serves ------------------------------------------------------------------------------
+
+
+def test_the_wsgi_gateway_answers_like_the_view_and_passes_the_rest_on(keys: dict[str, str], settings: Any) -> None:
+    from deployments.views.gateway import GatewayApp
+
+    passed: list[str] = []
+
+    def django_app(environ: dict, start_response: Callable) -> list[bytes]:
+        passed.append(environ["PATH_INFO"])
+        start_response("204 No Content", [])
+        return [b""]
+
+    app = GatewayApp(django_app)
+
+    def call(path: str, body: bytes = b"", method: str = "POST", **headers: str) -> tuple[str, dict, Any]:
+        environ = {"PATH_INFO": path, "REQUEST_METHOD": method, "CONTENT_TYPE": "application/json",
+                   "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body), **headers}  # fmt: skip
+        answer: dict[str, Any] = {}
+        chunks = app(environ, lambda status, header_list: answer.update(status=status, headers=dict(header_list)))
+        data = b"".join(chunks)
+        return answer["status"], answer["headers"], json.loads(data) if data else None
+
+    body = json.dumps({"dataframe_split": {"data": [[2, 3]]}}).encode()
+    status, headers, answer = call("/endpoints/prod/invocations", body, HTTP_AUTHORIZATION=f"Bearer {keys['primary']}")
+    assert (status, answer["predictions"], headers["X-Studio-Deployment"]) == ("200 OK", [5], "blue")
+    assert headers["Content-Length"] == str(len(json.dumps(answer, separators=(", ", ": "))))
+    status, _, _ = call("/endpoints/prod/score", body, HTTP_AUTHORIZATION=f"Bearer {keys['secondary']}")
+    assert status == "200 OK"
+    status, headers, answer = call("/endpoints/prod/invocations", body, HTTP_AUTHORIZATION="Bearer sk-nope")
+    assert (status, answer["error_code"]) == ("401 Unauthorized", "UNAUTHENTICATED")
+    assert headers["WWW-Authenticate"] == 'Bearer realm="prod"'
+    status, headers, _ = call("/endpoints/prod/invocations", method="GET")
+    assert (status, headers["Allow"]) == ("405 Method Not Allowed", "POST")
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10
+    status, _, answer = call("/endpoints/prod/invocations", body, HTTP_AUTHORIZATION=f"Bearer {keys['primary']}")
+    assert (status, answer["error_code"]) == ("413 Content Too Large", "REQUEST_ENTITY_TOO_LARGE")
+    status, _, _ = call("/endpoints/nope/invocations", body, HTTP_AUTHORIZATION=f"Bearer {keys['primary']}")
+    assert status == "404 Not Found"
+    assert call("/endpoints/prod/", method="GET")[0] == "204 No Content"
+    assert call("/api/2.0/mlflow/experiments/search", method="GET")[0] == "204 No Content"
+    assert passed == ["/endpoints/prod/", "/api/2.0/mlflow/experiments/search"]
