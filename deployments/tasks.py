@@ -36,3 +36,9 @@ def recover_stale_deployments_task() -> list[int]:
 def probe_deployments_task() -> dict[str, int]:
     """Follow the health of the running deployments (run periodically)."""
     return services.probe_deployments()
+
+
+@shared_task(name="deployments.prune_environments")
+def prune_environments_task() -> dict[str, list[str]]:
+    """Delete model environments that nothing uses any more (run daily)."""
+    return services.prune_environments()

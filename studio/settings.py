@@ -165,7 +165,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "deployments.probe_deployments",
         "schedule": float(os.environ.get("STUDIO_PROBE_INTERVAL", "30")),
     },
+    # Model environments that no deployment uses and that were not used for STUDIO_ENV_RETENTION_DAYS.
+    "prune-environments": {"task": "deployments.prune_environments", "schedule": 86_400.0},
 }
+STUDIO_ENV_RETENTION_DAYS = float(os.environ.get("STUDIO_ENV_RETENTION_DAYS", "7"))
 # A deployment's claim lapses after this long without renewal; its worker's heartbeat renews it every quarter of it.
 STUDIO_DEPLOYMENT_LEASE_SECONDS = float(os.environ.get("STUDIO_DEPLOYMENT_LEASE_SECONDS", "60"))
 # The scoring gateway: how long a scoring server may take to answer, and how stale its routing table may be.

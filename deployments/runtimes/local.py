@@ -107,6 +107,11 @@ class LocalRuntime(Runtime):
         timeout = float(spec.options.get("build_timeout", DEFAULTS["build_timeout"]))
         return EnvironmentBuilder(self.envs, uv=self.uv).build(model_dir=spec.model_dir, log=log, timeout=timeout)
 
+    def prune(self, *, keep: set[str], older_than: float) -> list[str]:
+        """Delete environments that no deployment's build names (``keep``: their hashes) and that were not used for
+        ``older_than`` seconds; the hashes removed."""
+        return EnvironmentBuilder(self.envs, uv=self.uv).prune(keep=keep, older_than=older_than)
+
     # --- start and supervise ------------------------------------------------------------------------------------
 
     def folder(self, spec: DeploymentSpec) -> Path:

@@ -167,11 +167,37 @@ class EnvironmentBuilder:
             reused = (env_dir / READY_MARKER).exists()
             if reused:
                 log(f"reusing environment {digest}")
+                os.utime(env_dir / READY_MARKER)  # its last use, which pruning goes by
             else:
                 self._create_environment(environment, digest=digest, model_dir=model_dir, log=log, timeout=timeout)
         record = _read_json(env_dir / READY_MARKER)
         seconds = round(time.monotonic() - began, 2)
         return {**record, "env_dir": str(env_dir), "reused": reused, "seconds": seconds}
+
+    def prune(self, *, keep: set[str], older_than: float) -> list[str]:
+        """Delete the environments not in ``keep`` and unused for ``older_than`` seconds (an environment's last use
+        is its marker's mtime: built or reused), and what killed builds left behind; the hashes removed. An
+        environment being built or reused holds its lock, and is skipped."""
+        removed: list[str] = []
+        cutoff = time.time() - older_than
+        for env_dir in sorted(self.envs.glob("*")) if self.envs.is_dir() else []:
+            if not env_dir.is_dir() or env_dir.name.startswith(".") or env_dir.name in keep:
+                continue
+            marker = env_dir / READY_MARKER
+            if marker.exists() and marker.stat().st_mtime > cutoff:
+                continue
+            try:
+                with locked(self.envs / f"{env_dir.name}.lock", timeout=0):
+                    shutil.rmtree(env_dir)
+                removed.append(env_dir.name)
+            except RuntimeFailure:
+                continue  # in use right now
+        for partial in self.envs.glob(".building-*") if self.envs.is_dir() else []:
+            digest = partial.name.removeprefix(".building-").rsplit("-", 1)[0]
+            if partial.stat().st_mtime < cutoff and digest not in keep:
+                with contextlib.suppress(RuntimeFailure), locked(self.envs / f"{digest}.lock", timeout=0):
+                    shutil.rmtree(partial, ignore_errors=True)
+        return removed
 
     def _create_environment(
         self, environment: ModelEnvironment, *, digest: str, model_dir: Path, log: Log, timeout: float

@@ -411,3 +411,22 @@ def probe_deployments() -> dict[str, int]:
         elif state.state == "healthy" and state.urls != deployment.urls:
             counts["changed"] += unclaimed.update(urls=state.urls, status_message=state.message)
     return counts
+
+
+def environment_retention() -> float:
+    """Seconds an environment no deployment uses is kept (a redeploy within it builds in seconds)."""
+    return float(getattr(settings, "STUDIO_ENV_RETENTION_DAYS", 7)) * 86_400
+
+
+def prune_environments() -> dict[str, list[str]]:
+    """Delete the local runtime's environments that no deployment's build names and that were not used within
+    the retention (run periodically); removed hashes by runtime. Every deployment's build counts, stopped and
+    failed ones too: they may start again."""
+    runtime = get_runtime("local")
+    builds = Deployment.objects.filter(runtime="local").exclude(build=None).values_list("build", "previous")
+    keep = set()
+    for build, previous in builds:
+        for record in (build, (previous or {}).get("build")):
+            if isinstance(record, dict) and record.get("env_hash"):
+                keep.add(record["env_hash"])
+    return {"local": runtime.prune(keep=keep, older_than=environment_retention())}

@@ -708,3 +708,33 @@ def test_requirements_that_cannot_install_end_failed_with_the_installer_error(
     failed = DeploymentEvent.objects.get(deployment=deployment, kind=Kind.FAILED)
     assert "scikit-learn==0.0.0.1" in failed.details, failed.details
     assert row(deployment).claimed_by == ""
+
+
+def test_pruning_removes_only_environments_nothing_uses(runtime: PingRuntime, version: dict, tmp_path: Path) -> None:
+    import fcntl
+    import os
+
+    from deployments.runtimes.local_env import READY_MARKER
+
+    envs = tmp_path / "runtimes" / "envs"
+    old = time.time() - 30 * 86_400
+    for digest in ("kept-by-a-build", "kept-by-a-rollback", "old-unused", "recent-unused", "old-but-building"):
+        (envs / digest).mkdir(parents=True)
+        (envs / digest / READY_MARKER).write_text("{}")
+        if digest != "recent-unused":
+            os.utime(envs / digest / READY_MARKER, (old, old))
+    partial = envs / ".building-killed-abc123"
+    partial.mkdir()
+    os.utime(partial, (old, old))
+    deployment = deploy()
+    Deployment.objects.filter(pk=deployment.pk).update(
+        runtime="local", status="stopped", build={"env_hash": "kept-by-a-build"},
+        previous={"build": {"env_hash": "kept-by-a-rollback"}},
+    )  # fmt: skip
+    with (envs / "old-but-building.lock").open("a") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX)  # a worker is building or reusing it right now
+        removed = tasks.prune_environments_task()
+    assert removed == {"local": ["old-unused"]}
+    assert sorted(p.name for p in envs.iterdir() if p.is_dir()) == [
+        "kept-by-a-build", "kept-by-a-rollback", "old-but-building", "recent-unused",
+    ]  # fmt: skip
