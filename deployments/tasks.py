@@ -42,3 +42,9 @@ def probe_deployments_task() -> dict[str, int]:
 def prune_environments_task() -> dict[str, list[str]]:
     """Delete model environments that nothing uses any more (run daily)."""
     return services.prune_environments()
+
+
+@shared_task(name="deployments.prune_request_log")
+def prune_request_log_task() -> int:
+    """Delete the gateway's request log records older than STUDIO_REQUEST_LOG_DAYS (run daily)."""
+    return services.prune_request_log()

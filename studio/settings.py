@@ -167,7 +167,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Model environments that no deployment uses and that were not used for STUDIO_ENV_RETENTION_DAYS.
     "prune-environments": {"task": "deployments.prune_environments", "schedule": 86_400.0},
+    "prune-request-log": {"task": "deployments.prune_request_log", "schedule": 86_400.0},
 }
+# Days the scoring gateway's per-request records are kept.
+STUDIO_REQUEST_LOG_DAYS = float(os.environ.get("STUDIO_REQUEST_LOG_DAYS", "30"))
 STUDIO_ENV_RETENTION_DAYS = float(os.environ.get("STUDIO_ENV_RETENTION_DAYS", "7"))
 # A deployment's claim lapses after this long without renewal; its worker's heartbeat renews it every quarter of it.
 STUDIO_DEPLOYMENT_LEASE_SECONDS = float(os.environ.get("STUDIO_DEPLOYMENT_LEASE_SECONDS", "60"))

@@ -30,6 +30,7 @@ from deployments.services.endpoints import (
     update_endpoint,
     validate_name,
 )
+from deployments.services.traffic import prune_request_log
 from deployments.services.worker import (
     claim,
     delete_deployment_now,
@@ -56,6 +57,7 @@ __all__ = [
     "list_events",
     "probe_deployments",
     "prune_environments",
+    "prune_request_log",
     "read_logs",
     "record_event",
     "recover_stale_deployments",

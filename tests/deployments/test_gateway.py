@@ -444,3 +444,21 @@ def test_the_wsgi_gateway_answers_like_the_view_and_passes_the_rest_on(keys: dic
     assert call("/endpoints/prod/", method="GET")[0] == "204 No Content"
     assert call("/api/2.0/mlflow/experiments/search", method="GET")[0] == "204 No Content"
     assert passed == ["/endpoints/prod/", "/api/2.0/mlflow/experiments/search"]
+
+
+def test_request_log_records_older_than_the_retention_are_pruned(keys: dict[str, str], settings: Any) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from deployments import tasks
+
+    for _ in range(3):
+        score(keys["primary"])
+    gateway.REQUEST_LOG.flush()
+    old = list(RequestLog.objects.order_by("id").values_list("id", flat=True)[:2])
+    RequestLog.objects.filter(id__in=old).update(time=timezone.now() - timedelta(days=31))
+    settings.STUDIO_REQUEST_LOG_DAYS = 30
+    assert tasks.prune_request_log_task() == 2
+    assert RequestLog.objects.count() == 1
+    assert tasks.prune_request_log_task() == 0
