@@ -169,6 +169,15 @@ CELERY_BEAT_SCHEDULE = {
     "prune-environments": {"task": "deployments.prune_environments", "schedule": 86_400.0},
     "prune-request-log": {"task": "deployments.prune_request_log", "schedule": 86_400.0},
 }
+# The container runtime: the Docker Engine API to use ("" takes DOCKER_HOST, as the docker CLI does) and the image
+# model images build on (any image with python3 and pip; where no registry is reachable, a local one such as
+# scripts/podman-setup.sh makes). The kubernetes runtime: where images are pushed, the namespace, the kubeconfig
+# ("" is the in-cluster config, else ~/.kube/config).
+STUDIO_DOCKER_HOST = os.environ.get("STUDIO_DOCKER_HOST", "")
+STUDIO_CONTAINER_BASE_IMAGE = os.environ.get("STUDIO_CONTAINER_BASE_IMAGE", "python:3.11-slim")
+STUDIO_KUBERNETES_REGISTRY = os.environ.get("STUDIO_KUBERNETES_REGISTRY", "")
+STUDIO_KUBERNETES_NAMESPACE = os.environ.get("STUDIO_KUBERNETES_NAMESPACE", "studio")
+STUDIO_KUBERNETES_KUBECONFIG = os.environ.get("STUDIO_KUBERNETES_KUBECONFIG", "")
 # Days the scoring gateway's per-request records are kept.
 STUDIO_REQUEST_LOG_DAYS = float(os.environ.get("STUDIO_REQUEST_LOG_DAYS", "30"))
 STUDIO_ENV_RETENTION_DAYS = float(os.environ.get("STUDIO_ENV_RETENTION_DAYS", "7"))

@@ -629,8 +629,9 @@ def test_get_runtime_loads_the_local_runtime_by_name(settings: Any, tmp_path: Pa
 def test_get_runtime_names_the_missing_ones(settings: Any) -> None:
     with pytest.raises(StudioError, match="Unknown runtime 'nosuch'; the runtimes are: container, kubernetes, local"):
         get_runtime("nosuch")
-    with pytest.raises(StudioError, match="The runtime 'container' is not available in this installation"):
-        get_runtime("container")
+    settings.STUDIO_RUNTIMES = {"ghost": "deployments.runtimes.ghost.GhostRuntime"}
+    with pytest.raises(StudioError, match="The runtime 'ghost' is not available in this installation"):
+        get_runtime("ghost")
     settings.STUDIO_RUNTIMES = {"odd": "deployments.models.Endpoint"}
     with pytest.raises(StudioError, match=r"The runtime 'odd' \(deployments.models.Endpoint\) is not a Runtime"):
         get_runtime("odd")
