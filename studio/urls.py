@@ -42,6 +42,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("tracking.urls")),
     path("", include("registry.urls")),
+    path("", include("deployments.urls")),
     path("", views.home, name="home"),
     # Unknown API paths answer MLflow's JSON ENDPOINT_NOT_FOUND, never an HTML page.
     re_path(r"^(?:ajax-)?api/.*$", endpoint_not_found),

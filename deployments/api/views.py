@@ -161,12 +161,12 @@ def ListDeploymentsApi(request: HttpRequest, args: Args) -> dict:
 
 @api_view("POST")
 def UpdateDeploymentApi(request: HttpRequest, args: Args) -> dict:
-    """``POST deployments/update {endpoint, name, version, model_name?, instances?}``: build the new version while
-    the old one answers, then switch over."""
+    """``POST deployments/update {endpoint, name, version?, model_name?, instances?}``: build the new version (or
+    the same one with another instance count) while the old servers answer, then switch over."""
     deployment = services.update_deployment(
         endpoint=args.str("endpoint", required=True),
         name=args.str("name", required=True),
-        version=_version(args),
+        version=_version(args, required=False),
         model_name=args.str("model_name"),
         instances=args.int("instances"),
     )

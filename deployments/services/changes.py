@@ -185,12 +185,18 @@ def _change(
 
 
 def update_deployment(
-    *, endpoint: str, name: str, version: str | int, model_name: str | None = None, instances: int | None = None
-) -> Deployment:
-    """Move a deployment to another model version (and instance count): it is built anew while the old servers
-    answer, which stop when the new ones start. A stopped deployment only records the version for its next start."""
+    *, endpoint: str, name: str, version: str | int | None = None, model_name: str | None = None,
+    instances: int | None = None,
+) -> Deployment:  # fmt: skip
+    """Move a deployment to another model version (None keeps its own) and/or instance count: it is built anew while
+    the old servers answer, which stop when the new ones start. A stopped deployment only records the change for its
+    next start."""
     current = get_deployment(endpoint=endpoint, name=name)
-    row = _usable_version(model_name or current.model_name, version)
+    if version is None and instances is None:
+        raise invalid("Nothing to update: give a version, an instance count or both")
+    row = _usable_version(
+        model_name or current.model_name, current.model_version_number if version is None else version
+    )
     if instances is not None:
         _check_instances(instances)
 

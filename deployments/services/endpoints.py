@@ -69,6 +69,9 @@ def create_endpoint(*, name: str, description: str = "", user: str = "") -> Crea
                 secondary_key_prefix=secondary[:KEY_PREFIX_SHOWN],
             )
     except IntegrityError:
+        if Endpoint.objects.filter(name=name, deleting=True).exists():
+            raise already_exists(f"Endpoint '{name}' is being deleted: its name is free once its servers are "
+                                 "removed, in a few seconds") from None  # fmt: skip
         raise already_exists(f"Endpoint '{name}' already exists") from None
     return CreatedEndpoint(endpoint=endpoint, primary_key=primary, secondary_key=secondary)
 

@@ -129,3 +129,26 @@ def start_studio(data_dir: Path, *, worker: bool, **variables: str) -> Studio:
         studio.stop_all()
         raise
     return studio
+
+
+def log_model(url: str, name: str, seed: int = 1) -> tuple[Any, Any]:
+    """Log a LogisticRegression and register it as the next version of ``name`` through the real mlflow client;
+    the model and its input frame. Each ``seed`` gives another model (other predictions)."""
+    import mlflow
+    import mlflow.sklearn
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    frame = pd.DataFrame(np.random.default_rng(seed).normal(size=(60, 3)), columns=["a", "b", "c"])
+    target = (frame["a"] - frame["c"] > 0) if seed % 2 else (frame["b"] > 0)
+    model = LogisticRegression().fit(frame, target.astype(int))
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+    mlflow.set_tracking_uri(url)
+    try:
+        mlflow.set_experiment(f"deploy-{name}")
+        with mlflow.start_run():
+            mlflow.sklearn.log_model(model, name="model", registered_model_name=name, input_example=frame.head(3))
+    finally:
+        mlflow.set_tracking_uri("")
+    return model, frame

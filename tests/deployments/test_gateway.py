@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from deployments import gateway
-from deployments.models import Deployment, RequestLog
+from deployments import gateway, services, tasks
+from deployments.models import Deployment, Endpoint, RequestLog
 from deployments.runtimes.base import DeploymentSpec, Log, Runtime, RuntimeStatus
 from deployments.runtimes.registry import get_runtime
 from studio.celery import app as celery_app
@@ -389,16 +389,29 @@ def test_the_rest_api_answers_bad_requests_with_mlflow_errors(keys: dict[str, st
     assert bad_json.status_code == 400
 
 
-def test_update_and_delete_through_the_api(keys: dict[str, str]) -> None:
+def test_update_and_delete_through_the_api(keys: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     updated = post("deployments/update", {"endpoint": "prod", "name": "blue", "version": "2", "instances": 1})
     assert updated["deployment"]["model_version"] == "2"
     assert Deployment.objects.get(name="blue").status == "healthy"
     assert score(keys["primary"]).status_code == 200
+    scaled = post("deployments/update", {"endpoint": "prod", "name": "blue", "instances": 3})["deployment"]
+    assert (scaled["model_version"], scaled["instances"]) == ("2", 3)
+    assert post("deployments/update", {"endpoint": "prod", "name": "blue"}, status=400)["message"].startswith(
+        "Nothing to update"
+    )
     post("deployments/delete", {"endpoint": "prod", "name": "blue"})
     assert not Deployment.objects.filter(name="blue").exists()
     assert get("endpoints/get", name="prod")["endpoint"]["state"] == "empty"
+    post("deployments/create", {"endpoint": "prod", "name": "last", "model_name": "m", "version": 1,
+                                "runtime": "echo"})  # fmt: skip
+    queued: list[int] = []  # the delete task is held back: the endpoint stays "deleting" meanwhile
+    monkeypatch.setattr(tasks.delete_deployment_task, "delay", queued.append)
     post("endpoints/delete", {"name": "prod"})
     assert get("endpoints/get", 404, name="prod")["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    assert "is being deleted" in post("endpoints/create", {"name": "prod"}, status=400)["message"]
+    assert queued == [Deployment.objects.get(name="last").pk]
+    services.delete_deployment_now(deployment_id=queued[0])
+    assert not Endpoint.objects.exists()
     assert score(keys["primary"]).status_code == 404
 
 

@@ -6,19 +6,13 @@ predictions."""
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import mlflow
-import mlflow.sklearn
-import numpy as np
-import pandas as pd
 import pytest
-from sklearn.linear_model import LogisticRegression
 
-from tests.deployments.live import Studio, score, start_studio
+from tests.deployments.live import Studio, log_model, score, start_studio
 
 pytestmark = pytest.mark.live
 
@@ -30,21 +24,6 @@ def studio(tmp_path: Path, transactional_db: None) -> Iterator[Studio]:
                           STUDIO_RECOVERY_INTERVAL="1", STUDIO_PROBE_INTERVAL="3600")  # fmt: skip
     yield studio
     studio.stop_all()
-
-
-def log_model(url: str, name: str) -> tuple[LogisticRegression, pd.DataFrame]:
-    """Log and register a LogisticRegression through the real mlflow client."""
-    frame = pd.DataFrame(np.random.default_rng(1).normal(size=(60, 3)), columns=["a", "b", "c"])
-    model = LogisticRegression().fit(frame, (frame["a"] - frame["c"] > 0).astype(int))
-    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
-    mlflow.set_tracking_uri(url)
-    try:
-        mlflow.set_experiment(f"deploy-{name}")
-        with mlflow.start_run():
-            mlflow.sklearn.log_model(model, name="model", registered_model_name=name, input_example=frame.head(3))
-    finally:
-        mlflow.set_tracking_uri("")
-    return model, frame
 
 
 def test_a_worker_killed_mid_build_is_taken_over_and_the_deployment_finishes(studio: Studio) -> None:

@@ -206,7 +206,6 @@ def test_slug_names_are_accepted(db: None, name: str) -> None:
     ("fields", "message"),
     [
         ({"runtime": "nosuch"}, "Unknown runtime 'nosuch'"),
-        ({"runtime": "container"}, "not available in this installation"),
         ({"instances": 0}, "instances must be an integer from 1 to 16"),
         ({"instances": 17}, "instances must be an integer from 1 to 16"),
         ({"traffic_weight": 101}, "from 0 to 100"),

@@ -87,7 +87,7 @@ def test_overview_shows_lineage_times_stage_aliases_and_snippets(
     assert "mlflow.pyfunc.load_model(&quot;models:/m@champion&quot;)" in body
     assert 'href="/models/m/"' in body  # the model page, by registry:model-detail
     assert 'aria-current="page">Overview' in body
-    assert "Deploy" not in body  # no deployments yet: no button
+    assert "data-deploy-open" in body  # the Deploy button (deployments/deploy.js shows it and opens its dialog)
 
 
 def test_snippet_uses_the_flavor_loader_without_pyfunc(client: Client, register_files: Callable[..., dict]) -> None:
