@@ -8,6 +8,8 @@ after a crash calls ``build``/``start``/``stop`` again with the same arguments a
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.request
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +20,16 @@ Log = Callable[[str], None]
 """Where a runtime reports progress while it works (a line at a time; the service stores it as an event)."""
 
 State = Literal["starting", "healthy", "unhealthy", "stopped", "failed"]
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # probes go to 127.0.0.1, never a proxy
+
+
+def pings(url: str) -> bool:
+    """Whether the scoring server at ``url`` answers ``/ping`` with 200 within two seconds."""
+    try:
+        with _NO_PROXY.open(f"{url}/ping", timeout=2) as response:
+            return response.status == 200
+    except (OSError, urllib.error.URLError):
+        return False
 
 
 class RuntimeFailure(Exception):

@@ -22,8 +22,6 @@ import json
 import os
 import re
 import time
-import urllib.error
-import urllib.request
 from collections import deque
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -35,7 +33,7 @@ import docker.errors
 import requests.exceptions
 from docker.models.containers import Container
 
-from deployments.runtimes.base import DeploymentSpec, Log, Runtime, RuntimeFailure, RuntimeStatus
+from deployments.runtimes.base import DeploymentSpec, Log, Runtime, RuntimeFailure, RuntimeStatus, pings
 from deployments.runtimes.dockerfile import SERVER_PORT, BuildContext, build_args, context_archive, render_context
 from deployments.runtimes.local_env import locked
 
@@ -48,7 +46,6 @@ DEFAULTS: dict[str, Any] = {
     "request_timeout": 60,  # MLflow's per-request timeout of the scoring server
 }
 _PORT = f"{SERVER_PORT}/tcp"
-_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # probes go to 127.0.0.1, never a proxy
 _ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
 
 
@@ -84,15 +81,6 @@ def _host_port(container: Container) -> int | None:
     bindings = (container.attrs.get("NetworkSettings", {}).get("Ports") or {}).get(_PORT) or []
     ports = [int(item["HostPort"]) for item in bindings if item.get("HostPort")]
     return ports[0] if ports else None
-
-
-def _pings(url: str) -> bool:
-    """Whether a scoring server answers /ping with 200."""
-    try:
-        with _NO_PROXY.open(f"{url}/ping", timeout=2) as response:
-            return response.status == 200
-    except (OSError, urllib.error.URLError):
-        return False
 
 
 class ContainerRuntime(Runtime):
@@ -347,7 +335,7 @@ class ContainerRuntime(Runtime):
             return RuntimeStatus("stopped", [], "no container of this deployment exists")
         running = [c for _, c in present if c.status == "running"]
         ports = [port for c in running if (port := _host_port(c))]
-        urls = [url for port in ports if _pings(url := f"http://127.0.0.1:{port}")]
+        urls = [url for port in ports if pings(url := f"http://127.0.0.1:{port}")]
         exited = [c for _, c in present if c.status in ("exited", "dead")]
         message = f"{len(urls)} of {len(found)} instances healthy"
         if exited:

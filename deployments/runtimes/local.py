@@ -19,17 +19,14 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-from deployments.runtimes.base import DeploymentSpec, Log, Runtime, RuntimeFailure, RuntimeStatus
+from deployments.runtimes.base import DeploymentSpec, Log, Runtime, RuntimeFailure, RuntimeStatus, pings
 from deployments.runtimes.local_env import EnvironmentBuilder, locked
 from deployments.runtimes.local_supervisor import MARKER_VARIABLE, free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # probes go to 127.0.0.1, never a proxy
 
 DEFAULTS: dict[str, Any] = {
     "build_timeout": 1800,  # seconds for one uv call
@@ -197,7 +194,7 @@ class LocalRuntime(Runtime):
             return RuntimeStatus("failed", [], "the supervisor is not running (killed?): start the deployment again")
         instances = state.get("instances", [])
         running = [item for item in instances if item["phase"] == "running"]
-        urls = [url for item in running if self._pings(url := f"http://127.0.0.1:{item['port']}")]
+        urls = [url for item in running if pings(url := f"http://127.0.0.1:{item['port']}")]
         message = f"{len(urls)} of {len(instances)} instances healthy"
         given_up = [str(item["index"]) for item in instances if item["phase"] == "gave_up"]
         if given_up:
@@ -207,15 +204,6 @@ class LocalRuntime(Runtime):
         grace = float(config.get("startup_grace", DEFAULTS["startup_grace"]))
         young = [item for item in running if time.time() - item["started_at"] < grace]
         return RuntimeStatus("starting" if young else "unhealthy", [], message)
-
-    @staticmethod
-    def _pings(url: str) -> bool:
-        """Whether a scoring server answers /ping with 200."""
-        try:
-            with _NO_PROXY.open(f"{url}/ping", timeout=2) as response:
-                return response.status == 200
-        except (OSError, urllib.error.URLError):
-            return False
 
     def _failure_message(self, folder: Path, state: dict[str, Any]) -> str:
         """Why every instance was given up: the end of the first one's log (the server's traceback)."""

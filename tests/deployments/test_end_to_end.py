@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from deployments.models import Deployment, Endpoint
+from tests.conftest import SCREENSHOTS
 from tests.deployments.live import Studio, log_model, score, start_studio
 from tests.tracking.test_pages_journey import check_page
 
@@ -55,9 +56,20 @@ def deploy_from_the_version_page(tab: Any, model: str, version: int, **form: str
     dialog.locator("[data-deploy-submit]").click()
 
 
-def test_deploy_in_the_browser_score_split_stop_and_delete(
-    studio: Studio, tab: Any, screenshot: Any, request: pytest.FixtureRequest
-) -> None:
+@pytest.fixture
+def screenshot(tab: Any, request: pytest.FixtureRequest) -> Callable[[str], Path]:
+    """Screenshots of this test's own tab (the shared fixture's are of a tab on Django's live server)."""
+
+    def save(label: str) -> Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{request.node.name}-{label}.png"
+        tab.screenshot(path=str(path), full_page=True)
+        return path
+
+    return save
+
+
+def test_deploy_in_the_browser_score_split_stop_and_delete(studio: Studio, tab: Any, screenshot: Any) -> None:
     model, frame = log_model(studio.url, "churn", seed=1)
     deploy_from_the_version_page(tab, "churn", 1, endpoint="churn", name="blue")
     keys = tab.locator("[data-deploy-keys]")
