@@ -475,3 +475,23 @@ def test_request_log_records_older_than_the_retention_are_pruned(keys: dict[str,
     assert tasks.prune_request_log_task() == 2
     assert RequestLog.objects.count() == 1
     assert tasks.prune_request_log_task() == 0
+
+
+def test_records_of_a_deleted_deployment_are_kept_and_of_a_deleted_endpoint_dropped(keys: dict[str, str]) -> None:
+    from django.utils import timezone
+
+    services.create_endpoint(name="gone")
+    gone = Endpoint.objects.get(name="gone")
+    blue = Deployment.objects.get(name="blue")
+    now = timezone.now()
+    records = [
+        RequestLog(endpoint_id=blue.endpoint_id, deployment_id=blue.pk, deployment_name="blue", time=now, status=200,
+                   latency_ms=1.0),
+        RequestLog(endpoint_id=blue.endpoint_id, deployment_id=blue.pk + 1000, deployment_name="old", time=now,
+                   status=200, latency_ms=1.0),
+        RequestLog(endpoint_id=gone.pk, deployment_name="", time=now, status=401, latency_ms=1.0),
+    ]  # fmt: skip
+    gone.delete()
+    gateway.REQUEST_LOG._write(records)
+    kept = list(RequestLog.objects.order_by("id").values_list("deployment_id", "deployment_name"))
+    assert kept == [(blue.pk, "blue"), (None, "old")]
