@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 
 import urllib3
 from django.conf import settings
-from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db import close_old_connections, connection
 
 from deployments.models import Deployment, DeploymentStatus, Endpoint, RequestLog
 from deployments.services.endpoints import check_key
@@ -197,21 +197,8 @@ class RequestLogWriter:
                     self._queue.task_done()
 
     def _write(self, records: list[RequestLog]) -> None:
-        """Insert a batch; when an endpoint or deployment was deleted meanwhile (a foreign key fails), the records
-        of what still exists are written and the others dropped, instead of losing the whole batch."""
-        try:
-            with transaction.atomic():
-                RequestLog.objects.bulk_create(records, batch_size=self.batch)
-            return
-        except IntegrityError:
-            pass
-        endpoints = set(Endpoint.objects.filter(pk__in={r.endpoint_id for r in records}).values_list("pk", flat=True))
-        ids = {r.deployment_id for r in records if r.deployment_id}
-        deployments = set(Deployment.objects.filter(pk__in=ids).values_list("pk", flat=True))
-        for record in records:
-            if record.deployment_id not in deployments:
-                record.deployment_id = None  # its name stays in deployment_name
-        RequestLog.objects.bulk_create([r for r in records if r.endpoint_id in endpoints], batch_size=self.batch)
+        """Insert a batch (the log's foreign keys have no database constraint: see ``RequestLog``)."""
+        RequestLog.objects.bulk_create(records, batch_size=self.batch)
 
     def _take(self) -> list[RequestLog]:
         try:

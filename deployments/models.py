@@ -146,9 +146,14 @@ class RequestLog(models.Model):
     request path. ``deployment`` is the one that answered (or was tried last); mirrored copies have ``mirror``."""
 
     id = models.BigAutoField(primary_key=True)
-    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="requests")
+    # No database constraints: a batch of records inserted while an endpoint is deleted would otherwise take key-share
+    # locks on its rows at commit, in an order that can deadlock the delete's own locks. The ORM still cascades (and
+    # sets the deployment to NULL); a record written just after its endpoint went is an orphan until the retention.
+    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="requests", db_constraint=False)
     # SET_NULL: a deleted deployment's traffic history stays with the endpoint under its name.
-    deployment = models.ForeignKey(Deployment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    deployment = models.ForeignKey(
+        Deployment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_constraint=False
+    )
     deployment_name = models.CharField(max_length=32, blank=True, default="")
     time = models.DateTimeField()
     status = models.PositiveSmallIntegerField()

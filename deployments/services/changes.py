@@ -1,5 +1,9 @@
 """The changes a person asks for (from the API, a page or the ``mlflow.deployments`` client): each one writes the
-row, logs an event and enqueues the task that does the work once the transaction commits."""
+row, logs an event and enqueues the task that does the work once the transaction commits.
+
+Every change that locks rows locks the endpoint's row first and its deployments' after it, so that two changes of
+one endpoint queue behind each other instead of deadlocking (stopping two deployments at once both rebalance).
+The workers write one row per statement and take no such locks."""
 
 from __future__ import annotations
 
@@ -177,6 +181,7 @@ def _change(
 ) -> Deployment:
     """Lock a deployment, check that its status allows ``verb``, and let ``apply`` change and save it."""
     with transaction.atomic():
+        get_endpoint(name=endpoint, for_update=True)  # the endpoint's row first, as every change locks them
         deployment = get_deployment(endpoint=endpoint, name=name, for_update=True)
         if deployment.status not in allowed:
             raise StudioError(f"Cannot {verb} deployment '{name}' while it is {deployment.status}", "RESOURCE_CONFLICT")
@@ -270,6 +275,7 @@ def _mark_deleting(deployment: Deployment) -> None:
 def delete_deployment(*, endpoint: str, name: str) -> None:
     """Delete a deployment: its runtime removes the servers, then the row and its events go."""
     with transaction.atomic():
+        get_endpoint(name=endpoint, for_update=True)
         deployment = get_deployment(endpoint=endpoint, name=name, for_update=True)
         _mark_deleting(deployment)
         _rebalance(deployment.endpoint)

@@ -147,6 +147,9 @@ def echo(settings: Any, tmp_path: Path, transactional_db: None) -> Iterator[Echo
     previous = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = True
     gateway.ROUTES.clear()
+    # The writer thread is the process's: records of an earlier test (a mirror's late answer) land before this one.
+    gateway.REQUEST_LOG.flush()
+    RequestLog.objects.all().delete()
     runtime = get_runtime("echo")
     assert isinstance(runtime, EchoRuntime)
     yield runtime
@@ -477,7 +480,7 @@ def test_request_log_records_older_than_the_retention_are_pruned(keys: dict[str,
     assert tasks.prune_request_log_task() == 0
 
 
-def test_records_of_a_deleted_deployment_are_kept_and_of_a_deleted_endpoint_dropped(keys: dict[str, str]) -> None:
+def test_log_records_of_deleted_rows_are_written(keys: dict[str, str]) -> None:
     from django.utils import timezone
 
     services.create_endpoint(name="gone")
@@ -492,6 +495,6 @@ def test_records_of_a_deleted_deployment_are_kept_and_of_a_deleted_endpoint_drop
         RequestLog(endpoint_id=gone.pk, deployment_name="", time=now, status=401, latency_ms=1.0),
     ]  # fmt: skip
     gone.delete()
-    gateway.REQUEST_LOG._write(records)
-    kept = list(RequestLog.objects.order_by("id").values_list("deployment_id", "deployment_name"))
-    assert kept == [(blue.pk, "blue"), (None, "old")]
+    gateway.REQUEST_LOG._write(records)  # no constraint to fail on, no parent row to lock
+    mine = RequestLog.objects.filter(pk__in=[r.pk for r in records])  # the writer thread may add others meanwhile
+    assert sorted(mine.values_list("deployment_name", flat=True)) == ["", "blue", "old"]
