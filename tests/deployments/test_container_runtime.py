@@ -348,7 +348,9 @@ def test_model_that_does_not_load_ends_failed_with_its_traceback(
     try:
         status = wait_for(lambda: (s := runtime.status(handle)).state == "failed" and s, 90, "the failed state")
         assert f"studio-{spec.name}-0 exited with code 1:" in status.message
-        assert "zipfile.BadZipFile: File is not a zip file" in status.message  # the end of the server's traceback
+        # The end of the server's traceback (the engine may split a line where stderr's writes were split).
+        assert "BadZipFile" in status.message
+        assert "File is not a zip file" in status.message
         assert "Traceback" in runtime.logs(handle)
     finally:
         runtime.remove(handle, record)
