@@ -27,21 +27,45 @@ class VersionStatus(models.TextChoices):
     READY = "READY"
 
 
+class LiveModelManager(models.Manager["RegisteredModel"]):
+    """Registered models that are not in the trash: what every MLflow verb and page sees."""
+
+    def get_queryset(self) -> models.QuerySet[RegisteredModel]:
+        return super().get_queryset().filter(deleted_timestamp__isnull=True)
+
+
 class RegisteredModel(models.Model):
-    """A named model in the registry; its versions are numbered from 1 and never reuse a number."""
+    """A named model in the registry; its versions are numbered from 1 and never reuse a number.
+
+    Deleting a model moves it to the trash (``deleted_timestamp``): to MLflow it is gone and its name is free again,
+    but its rows and files stay until it is purged, so an admin can restore it. ``objects`` sees live models only;
+    ``all_objects`` sees the trash too.
+    """
 
     id = models.BigAutoField(primary_key=True)
-    name = models.CharField(max_length=256, unique=True)
+    name = models.CharField(max_length=256)
     description = models.TextField(blank=True, default="")
     user_id = models.CharField(max_length=256, blank=True, default="")
     creation_timestamp = models.BigIntegerField()
     last_updated_timestamp = models.BigIntegerField()
     deployment_job_id = models.CharField(max_length=256, blank=True, default="")
+    deleted_timestamp = models.BigIntegerField(null=True, blank=True)
+    deleted_by = models.CharField(max_length=256, blank=True, default="")
+
+    objects = LiveModelManager()
+    all_objects = models.Manager()  # noqa: DJ012 (a second manager, not a field)
 
     class Meta:
+        base_manager_name = "all_objects"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name"], condition=models.Q(deleted_timestamp__isnull=True), name="uniq_live_model_name"
+            )
+        ]
         indexes = [
             models.Index(fields=["last_updated_timestamp"]),
             models.Index(fields=["creation_timestamp"]),
+            models.Index(fields=["name"], name="registered_model_name"),
         ]
 
     def __str__(self) -> str:
@@ -87,6 +111,9 @@ class ModelVersion(models.Model):
     status = models.CharField(max_length=24, choices=VersionStatus.choices, default=VersionStatus.READY)
     status_message = models.TextField(blank=True, default="")
     deleted_timestamp = models.BigIntegerField(null=True, blank=True)
+    deleted_by = models.CharField(max_length=256, blank=True, default="")
+    # A purged version keeps its row (its number stays taken, its history readable) but no longer has files.
+    purged_timestamp = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["registered_model", "version"], name="uniq_model_version")]

@@ -27,6 +27,10 @@ class Experiment(models.Model):
     creation_time = models.BigIntegerField()
     last_update_time = models.BigIntegerField()
     deleted_time = models.BigIntegerField(null=True, blank=True)
+    deleted_by = models.CharField(max_length=256, blank=True, default="")
+    # The experiment's retention rule: its deleted runs, logged models (and itself) are purged this many days after
+    # their deletion by the periodic purge; NULL keeps them until someone purges them (or STUDIO_TRASH_RETENTION_DAYS).
+    trash_retention_days = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["lifecycle_stage", "last_update_time"])]
@@ -70,6 +74,7 @@ class Run(models.Model):
     lifecycle_stage = models.CharField(max_length=32, choices=LifecycleStage.choices, default=LifecycleStage.ACTIVE)
     artifact_uri = models.TextField(blank=True, default="")
     deleted_time = models.BigIntegerField(null=True, blank=True)
+    deleted_by = models.CharField(max_length=256, blank=True, default="")
 
     class Meta:
         indexes = [
@@ -227,6 +232,7 @@ class LoggedModel(models.Model):
     last_updated_timestamp_ms = models.BigIntegerField()
     lifecycle_stage = models.CharField(max_length=32, choices=LifecycleStage.choices, default=LifecycleStage.ACTIVE)
     deleted_time = models.BigIntegerField(null=True, blank=True)
+    deleted_by = models.CharField(max_length=256, blank=True, default="")
 
     class Meta:
         indexes = [models.Index(fields=["experiment", "creation_timestamp_ms"])]
@@ -267,7 +273,8 @@ class LoggedModelMetric(models.Model):
     """A metric logged with a ``model_id`` (MLflow 3 links run metrics to the model they describe)."""
 
     model = models.ForeignKey(LoggedModel, on_delete=models.CASCADE, related_name="metrics", db_constraint=False)
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="+", null=True, db_constraint=False)
+    # SET_NULL: purging the run that logged a metric must not take the metric from a model that lives on.
+    run = models.ForeignKey(Run, on_delete=models.SET_NULL, related_name="+", null=True, db_constraint=False)
     key = models.CharField(max_length=250)
     value = models.FloatField(null=True)
     timestamp = models.BigIntegerField()
@@ -304,3 +311,57 @@ class RunModelLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run_id} {self.direction} {self.model_id}"
+
+
+class StorageKind(models.TextChoices):
+    RUN = "run"
+    LOGGED_MODEL = "logged_model"
+    MODEL_VERSION = "model_version"
+
+
+class StorageUsage(models.Model):
+    """The bytes and files under one artifact root Studio manages (a run's, a logged model's, a registered version's).
+
+    Kept current without walking the store on page views: a write or delete through Studio marks the row ``stale``
+    and a rescan of that root alone brings it up to date; a periodic walk of the whole store catches what bypassed
+    Studio. Owners are plain ids (no foreign keys): a row outlives nothing, a purge deletes it with its root.
+    """
+
+    path = models.CharField(max_length=1024, unique=True)  # the root's store path
+    kind = models.CharField(max_length=20, choices=StorageKind.choices)
+    owner_id = models.CharField(max_length=64)
+    experiment_id = models.BigIntegerField(null=True, blank=True)
+    label = models.CharField(max_length=500, blank=True, default="")
+    bytes = models.BigIntegerField(default=0)
+    files = models.BigIntegerField(default=0)
+    stale = models.BooleanField(default=True)
+    scanned_at = models.BigIntegerField(null=True, blank=True)  # ms
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["kind", "owner_id"], name="usage_owner"),
+            models.Index(fields=["experiment_id", "bytes"], name="usage_experiment_bytes"),
+            models.Index(fields=["kind", "bytes"], name="usage_kind_bytes"),
+            models.Index(fields=["stale"], name="usage_stale", condition=models.Q(stale=True)),
+        ]
+
+    def __str__(self) -> str:
+        return self.path
+
+
+class StoredFile(models.Model):
+    """One of the largest files of a root (a rescan keeps its root's largest ones), for "largest artifacts first"."""
+
+    usage = models.ForeignKey(StorageUsage, on_delete=models.CASCADE, related_name="largest_files")
+    path = models.TextField()  # relative to the root
+    size = models.BigIntegerField()
+    experiment_id = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["size"], name="stored_file_size"),
+            models.Index(fields=["experiment_id", "size"], name="stored_file_experiment_size"),
+        ]
+
+    def __str__(self) -> str:
+        return self.path
