@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tracking.views import artifacts, compare, experiment, experiments, run
+from tracking.views import artifacts, compare, experiment, experiments, run, storage
 
 app_name = "tracking"
 
@@ -12,4 +12,5 @@ urlpatterns = [
     *run.urlpatterns,
     *artifacts.urlpatterns,
     *compare.urlpatterns,
+    *storage.urlpatterns,
 ]

@@ -29,6 +29,7 @@ from tracking.artifacts import (
     get_artifact_store,
     multipart_uploads_enabled,
 )
+from tracking.store import storage
 
 # The client falls back to a plain PUT on a 501 whose message starts with this
 # (mlflow.exceptions._UnsupportedMultipartUploadException.MESSAGE).
@@ -175,13 +176,17 @@ def DownloadArtifactApi(request: HttpRequest, artifact_path: str) -> HttpRespons
 
 @stream_view("PUT")
 def UploadArtifactApi(request: HttpRequest, artifact_path: str) -> HttpResponse:
-    get_artifact_store().write(check_writable(artifact_path), RequestStream(request))
+    path = check_writable(artifact_path)
+    get_artifact_store().write(path, RequestStream(request))
+    storage.record_change(path)
     return json_response({})
 
 
 @api_view("DELETE")
 def DeleteArtifactApi(request: HttpRequest, args: Args, artifact_path: str) -> dict:
-    get_artifact_store().delete(check_writable(artifact_path))
+    path = check_writable(artifact_path)
+    get_artifact_store().delete(path)
+    storage.record_change(path)
     return {}
 
 
@@ -246,9 +251,9 @@ def CompleteMultipartUploadApi(request: HttpRequest, args: Args, artifact_path: 
     for i, item in enumerate(args.list("parts", required=True)):
         part = args.sub(item, f"parts[{i}]")
         parts.append((part.int("part_number", required=True), part.str("etag", required=True)))
-    get_artifact_store().complete_multipart(
-        check_writable(_destination(artifact_path, args)), args.str("upload_id", required=True), parts
-    )
+    path = check_writable(_destination(artifact_path, args))
+    get_artifact_store().complete_multipart(path, args.str("upload_id", required=True), parts)
+    storage.record_change(path)
     return {}
 
 

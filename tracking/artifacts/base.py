@@ -174,6 +174,13 @@ class ArtifactStore(ABC):
         """The children of a directory, sorted by name; empty for a file or a missing path."""
 
     @abstractmethod
+    def walk(self, path: str) -> Iterator[tuple[str, int]]:
+        """Every file under the directory ``path``: ``(path relative to it, size)``, reserved entries skipped.
+
+        Nothing for a file or a missing path. Files written or deleted during the walk may or may not appear.
+        """
+
+    @abstractmethod
     def delete(self, path: str) -> None:
         """Delete a file or a directory tree; a missing path is not an error (as in MLflow)."""
 

@@ -200,6 +200,48 @@ class LocalArtifactStore(ArtifactStore):
                     continue
         return sorted(entries, key=lambda entry: entry.name)
 
+    def walk(self, path: str) -> Iterator[tuple[str, int]]:
+        directory = self._resolve(safe_path(path))
+        if directory.is_dir():
+            real = directory.resolve()
+            yield from self._walk_tree(real, "", {real})
+
+    def _walk_tree(self, directory: Path, prefix: str, ancestors: set[Path]) -> Iterator[tuple[str, int]]:
+        """The files under ``directory`` (a real path), named ``prefix`` + their path below it."""
+        try:
+            with os.scandir(directory) as scan:
+                children = sorted(scan, key=lambda child: child.name)
+        except (FileNotFoundError, NotADirectoryError):  # removed meanwhile
+            return
+        for child in children:
+            if is_reserved(child.name):
+                continue
+            try:
+                found = self._walk_entry(child, directory, ancestors)
+            except FileNotFoundError:  # deleted meanwhile, or a dangling symlink
+                continue
+            if isinstance(found, Path):
+                if found in ancestors:  # back into a folder being walked, through a symlink above it
+                    continue
+                yield from self._walk_tree(found, f"{prefix}{child.name}/", ancestors | {found})
+            elif found is not None:
+                yield prefix + child.name, found
+
+    def _walk_entry(self, child: os.DirEntry, directory: Path, ancestors: set[Path]) -> Path | int | None:
+        """What a walk makes of an entry: a directory to enter (its real path), a file's size, or None to skip."""
+        if not child.is_symlink():
+            if child.is_dir(follow_symlinks=False):
+                return directory / child.name
+            return child.stat(follow_symlinks=False).st_size if child.is_file(follow_symlinks=False) else None
+        # A symlink is followed as list and open serve it, but never out of the root, into reserved entries or round
+        # a cycle (as copies do).
+        real = Path(child.path).resolve()
+        if not self._followable(real, ancestors):
+            return None
+        if real.is_dir():
+            return real
+        return real.stat().st_size if real.is_file() else None
+
     def delete(self, path: str) -> None:
         checked = file_path(path)
         target = self._resolve(checked)

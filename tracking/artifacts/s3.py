@@ -167,6 +167,15 @@ class S3ArtifactStore(ArtifactStore):
         visible = [e for e in entries if e.name and not e.name.startswith(RESERVED_PREFIX)]
         return sorted(visible, key=lambda entry: entry.name)
 
+    def walk(self, path: str) -> Iterator[tuple[str, int]]:
+        prefix = self._dir_prefix(self._key(safe_path(path)))
+        for page in self._walk(prefix):
+            for item in page.get("Contents", []):
+                relative = item["Key"][len(prefix) :]
+                # Keys ending in "/" are folder markers some tools write, not files.
+                if relative and not relative.endswith("/") and not any(map(is_reserved, relative.split("/"))):
+                    yield relative, item["Size"]
+
     def delete(self, path: str) -> None:
         key = self._key(file_path(path))
         self.client.delete_object(Bucket=self.bucket, Key=key)
