@@ -15,10 +15,15 @@ class RegistryConfig(AppConfig):
     name = "registry"
 
     def ready(self) -> None:
-        """Show the versions registered from a run on the run page (tracking cannot import the registry)."""
+        """Show the versions registered from a run on the run page (tracking cannot import the registry), and put
+        deleted models and versions in the trash."""
+        from registry import trash
+        from studio.cleanup import kinds
         from tracking import run_sections
 
         run_sections.register("registry.versions", registered_versions_section)
+        kinds.register(trash.RegisteredModelKind())
+        kinds.register(trash.ModelVersionKind())
 
 
 def registered_versions_section(run: Run) -> RunSection:

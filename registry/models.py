@@ -152,6 +152,7 @@ class RegisteredModelAlias(models.Model):
     model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="aliases")
 
     class Meta:
+        verbose_name_plural = "registered model aliases"
         constraints = [models.UniqueConstraint(fields=["registered_model", "alias"], name="uniq_model_alias")]
 
     def __str__(self) -> str:

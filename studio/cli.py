@@ -1,4 +1,4 @@
-"""The ``studio`` command line: ``run`` (web server and worker), ``worker``, ``migrate`` and ``manage``."""
+"""The ``studio`` command line: ``run`` (web server and worker), ``worker``, ``migrate``, ``gc`` and ``manage``."""
 
 from __future__ import annotations
 
@@ -38,6 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, default=default_web_workers(), help="web processes (default: %(default)s)")
     run.add_argument("--no-worker", action="store_true", help="serve the web app only, without a Celery worker")
     commands.add_parser("migrate", help="create or update the database tables")
+    gc = commands.add_parser("gc", help="purge deleted runs and experiments for good (like `mlflow gc`)")
+    gc.add_argument("--older-than", help="only what was deleted longer ago than this, e.g. 30d or 1d2h3m4s")
+    gc.add_argument("--experiment-ids", help="comma-separated ids of deleted experiments (with their runs) to purge")
+    gc.add_argument("--run-ids", help="comma-separated ids of deleted runs to purge")
+    gc.add_argument("--dry-run", action="store_true", help="print what would be purged and remove nothing")
     commands.add_parser("worker", add_help=False, help="run a Celery worker; arguments go to `celery worker`")
     commands.add_parser("manage", add_help=False, help="run a Django management command, e.g. `manage createsuperuser`")
     return parser
@@ -207,6 +212,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "worker":
         worker(args.rest)
     setup_django()
+    if args.command == "gc":
+        from studio.cleanup import gc
+
+        return gc.run(
+            older_than=args.older_than, experiment_ids=args.experiment_ids, run_ids=args.run_ids, dry_run=args.dry_run
+        )
     from django.conf import settings
 
     host = settings.STUDIO_HOST if args.host is None else args.host

@@ -90,6 +90,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "studio.context_processors.menu",
             ],
         },
     },
@@ -168,7 +169,23 @@ CELERY_BEAT_SCHEDULE = {
     # Model environments that no deployment uses and that were not used for STUDIO_ENV_RETENTION_DAYS.
     "prune-environments": {"task": "deployments.prune_environments", "schedule": 86_400.0},
     "prune-request-log": {"task": "deployments.prune_request_log", "schedule": 86_400.0},
+    # Storage usage: rescan the artifact roots written since their last scan; once a day, walk the whole store to
+    # catch files written or removed around Studio.
+    "refresh-storage-usage": {"task": "tracking.refresh_storage_usage", "schedule": 60.0},
+    "reconcile-storage-usage": {"task": "tracking.reconcile_storage_usage", "schedule": 86_400.0},
+    # Purge jobs whose worker died; and the trash's retention rules (hourly, so a rule of N days is kept to the hour).
+    "recover-purge-jobs": {
+        "task": "studio.recover_purge_jobs",
+        "schedule": float(os.environ.get("STUDIO_RECOVERY_INTERVAL", "60")),
+    },
+    "purge-expired": {"task": "studio.purge_expired", "schedule": 3_600.0},
 }
+# The trash: how long deleted things of an experiment without its own rule (and registered models) are kept before
+# the periodic purge removes them ("" keeps them until someone purges them); how long a purge job's claim holds.
+STUDIO_TRASH_RETENTION_DAYS = (
+    int(os.environ["STUDIO_TRASH_RETENTION_DAYS"]) if os.environ.get("STUDIO_TRASH_RETENTION_DAYS") else None
+)
+STUDIO_PURGE_LEASE_SECONDS = float(os.environ.get("STUDIO_PURGE_LEASE_SECONDS", "300"))
 # The container runtime: the Docker Engine API to use ("" takes DOCKER_HOST, as the docker CLI does) and the image
 # model images build on (any image with python3 and pip; where no registry is reachable, a local one such as
 # scripts/podman-setup.sh makes). The kubernetes runtime: where images are pushed, the namespace, the kubeconfig

@@ -17,3 +17,29 @@ def ping(self: Task) -> dict[str, str]:
         "vendor": connection.vendor,
         "database": str(connection.settings_dict["NAME"]),
     }
+
+
+@shared_task(name="studio.run_purge_job")
+def run_purge_job(job_id: int) -> int | None:
+    """Work through a purge job (a duplicate or late delivery finds it claimed or done and does nothing)."""
+    from studio.cleanup import jobs
+
+    job = jobs.run_job(job_id)
+    return job.pk if job else None
+
+
+@shared_task(name="studio.recover_purge_jobs")
+def recover_purge_jobs() -> list[int]:
+    """Re-enqueue purge jobs that no worker holds any more."""
+    from studio.cleanup import jobs
+
+    return jobs.recover_stale_jobs()
+
+
+@shared_task(name="studio.purge_expired")
+def purge_expired() -> int | None:
+    """The retention rules: purge what stayed in the trash longer than its experiment (or the default) allows."""
+    from studio.cleanup import jobs
+
+    job = jobs.purge_expired()
+    return job.pk if job else None

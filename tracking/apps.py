@@ -7,3 +7,8 @@ class TrackingConfig(AppConfig):
     """Experiments, runs, metrics, datasets, logged models and artifacts."""
 
     name = "tracking"
+
+    def ready(self) -> None:
+        from tracking import trash
+
+        trash.register()

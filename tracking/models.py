@@ -129,6 +129,7 @@ class MetricSeries(models.Model):
     max_step = models.BigIntegerField()
 
     class Meta:
+        verbose_name_plural = "metric series"
         constraints = [models.UniqueConstraint(fields=["run", "key"], name="uniq_run_metric")]
         indexes = [models.Index(fields=["key", "value"], name="series_key_value")]
 

@@ -170,7 +170,8 @@ def spec_for(deployment: Deployment, model_dir: Path) -> DeploymentSpec:
 def download_version(version: ModelVersion | None, *, label: str) -> Path:
     """The version's files in a local folder, ``DATA_DIR/models/<storage path>``: a storage path names files that
     never change, so a folder that is there is complete (it appears by an atomic rename) and is reused."""
-    if version is None or version.current_stage == Stage.DELETED or not version.storage_path:
+    trashed = version is not None and version.registered_model.deleted_timestamp is not None
+    if version is None or version.current_stage == Stage.DELETED or trashed or not version.storage_path:
         raise RuntimeFailure(f"Model version {label} was deleted from the registry: its files are gone")
     target = Path(settings.DATA_DIR) / "models" / version.storage_path
     if target.is_dir():

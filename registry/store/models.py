@@ -137,7 +137,8 @@ def update_registered_model(
 
 
 def delete_registered_model(*, name: str, user: str = "") -> None:
-    """Delete a model with its versions, tags and aliases; the versions' files go once the rows are gone."""
+    """Move a model to the trash: to MLflow it is gone (its aliases with it) and its name is free again, but its
+    versions, tags and files stay until it is purged, so that it can be restored."""
     with transaction.atomic():
         model = lock_model(name)
         now = now_ms()
@@ -145,10 +146,9 @@ def delete_registered_model(*, name: str, user: str = "") -> None:
             "alias", "model_version__version"
         ):
             events.record(model, Action.ALIAS_DELETED, user=user, alias=alias, old_value=str(version), timestamp=now)
+        RegisteredModelAlias.objects.filter(registered_model=model).delete()
         events.record(model, Action.MODEL_DELETED, user=user, old_value=name, timestamp=now)
-        folder = model_storage_folder(model.pk)
-        model.delete()
-        transaction.on_commit(lambda: artifacts.delete_artifacts(folder))
+        RegisteredModel.objects.filter(pk=model.pk).update(deleted_timestamp=now, deleted_by=user or "")
 
 
 def model_storage_folder(model_pk: int) -> str:
@@ -239,6 +239,14 @@ def load_details(models: list[RegisteredModel]) -> list[ModelDetails]:
 def version_queryset() -> QuerySet[ModelVersion]:
     """Model versions with their registered model joined; ``with_details`` adds tags and aliases."""
     return ModelVersion.objects.select_related("registered_model")
+
+
+def live_versions() -> QuerySet[ModelVersion]:
+    """The versions MLflow sees: not deleted, of a model not in the trash. A join on the model's name must go
+    through here: a trashed model keeps its name, and a new model may have it too."""
+    return (
+        version_queryset().filter(registered_model__deleted_timestamp__isnull=True).exclude(current_stage=Stage.DELETED)
+    )
 
 
 def with_details(versions: Iterable[ModelVersion]) -> list[ModelVersion]:

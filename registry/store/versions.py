@@ -25,10 +25,10 @@ from registry.store.models import (
     create_registered_model,
     get_model_row,
     latest_per_stage,
+    live_versions,
     lock_model,
     model_storage_folder,
     touch,
-    version_queryset,
     with_details,
 )
 from registry.store.search import version_filter, version_ordering
@@ -36,6 +36,7 @@ from studio.errors import StudioError, already_exists, invalid, not_found
 from tracking import artifacts
 from tracking.models import Experiment, LoggedModel, LoggedModelTag, Run
 from tracking.search import cut_page, page_offset
+from tracking.store import storage
 from tracking.store.common import now_ms
 
 Action = events.Action
@@ -54,7 +55,7 @@ def get_version_row(name: str, version: str | int, *, for_update: bool = False) 
     number = validation.version_number(version)
     if not -_INT32 <= number < _INT32:
         raise _missing_version(name, version)
-    query = version_queryset().filter(registered_model__name=name, version=number).exclude(current_stage=Stage.DELETED)
+    query = live_versions().filter(registered_model__name=name, version=number)
     if for_update:
         query = query.select_for_update(of=("self",))
     row = query.first()
@@ -175,7 +176,19 @@ def _insert_version(name: str, model_pk: int, fields: dict, tags: dict[str, str]
     events.record(model, Action.VERSION_CREATED, user=user, version=version.version, new_value=version.source)
     if version.model_id:
         _link_logged_model(version.model_id, model.name, version.version)
+    if version.storage_path:
+        _track_storage(version, model.name)
     return version
+
+
+def _track_storage(version: ModelVersion, name: str) -> None:
+    """Have the storage usage count the version's copy once it is committed. Robust: the version exists by then,
+    and a usage row that could not be written must not turn a registration that succeeded into an error (the
+    daily reconciliation measures the registry's roots again)."""
+    path, owner_id, label = version.storage_path, str(version.pk), f"{name} v{version.version}"
+    transaction.on_commit(
+        lambda: storage.track_root(path=path, kind="model_version", owner_id=owner_id, label=label), robust=True
+    )
 
 
 def _link_logged_model(model_id: str, name: str, version: int) -> None:
@@ -252,7 +265,7 @@ def transition_model_version_stage(
 
 
 def delete_model_version(*, name: str, version: str | int, user: str = "") -> None:
-    """Delete a version: its number stays taken, its aliases go, its files go once the change is committed."""
+    """Move a version to the trash: its number stays taken and its aliases go; its files stay until it is purged."""
     with transaction.atomic():
         model = lock_model(name)
         row = get_version_row(name, version)
@@ -269,15 +282,12 @@ def delete_model_version(*, name: str, version: str | int, user: str = "") -> No
             )
         RegisteredModelAlias.objects.filter(model_version=row).delete()
         ModelVersion.objects.filter(pk=row.pk).update(
-            current_stage=Stage.DELETED, deleted_timestamp=now, last_updated_timestamp=now
+            current_stage=Stage.DELETED, deleted_timestamp=now, deleted_by=user or "", last_updated_timestamp=now
         )
         events.record(
             model, Action.VERSION_DELETED, user=user, version=row.version, old_value=row.source, timestamp=now
         )
         touch(model, now)
-        if row.storage_path:
-            path = row.storage_path
-            transaction.on_commit(lambda: artifacts.delete_artifacts(path))
 
 
 def set_model_version_tag(*, name: str, version: str | int, key: str, value: str, user: str = "") -> None:
@@ -339,7 +349,7 @@ def search_model_versions(
     condition = version_filter(filter_string)
     ordering = version_ordering(tuple(order_by))
     offset = page_offset(page_token_)
-    query = version_queryset().exclude(current_stage=Stage.DELETED).filter(condition).order_by(*ordering)
+    query = live_versions().filter(condition).order_by(*ordering)
     page, token = cut_page(list(query[offset : offset + max_results + 1]), offset, max_results)
     return with_details(page), token
 
@@ -365,8 +375,9 @@ def copy_model_version(*, src_name: str, src_version: str | int, dst_name: str, 
 def versions_for_run(*, run_id: str) -> list[ModelVersion]:
     """The live versions registered from a run, directly or through one of its logged models; newest first."""
     logged = LoggedModel.objects.filter(source_run_id=run_id).values("model_id")
-    query = version_queryset().exclude(current_stage=Stage.DELETED)
-    return with_details(query.filter(Q(run_id=run_id) | Q(model_id__in=logged)).order_by("-creation_timestamp", "-pk"))
+    return with_details(
+        live_versions().filter(Q(run_id=run_id) | Q(model_id__in=logged)).order_by("-creation_timestamp", "-pk")
+    )
 
 
 @dataclass(frozen=True)

@@ -147,7 +147,7 @@ def ModelDeleteView(request: HttpRequest, name: str) -> HttpResponse:
         store.delete_registered_model(name=name, user=request_user(request))
     except StudioError as error:
         return _render_detail(request, name, status=400, action_error=error.message)
-    messages.success(request, f"Deleted model {name} and its versions.")
+    messages.success(request, f"Moved model {name} and its versions to the trash.")
     return HttpResponseRedirect(reverse("registry:model-list"))
 
 

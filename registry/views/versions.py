@@ -174,7 +174,7 @@ def VersionDeleteView(request: HttpRequest, name: str, version: str) -> HttpResp
         store.delete_model_version(name=name, version=version, user=request_user(request))
     except StudioError as exc:
         return _refused(request, name, version, "delete_form", exc)
-    messages.success(request, f"Deleted version {version} of {name}.")
+    messages.success(request, f"Moved version {version} of {name} to the trash.")
     return HttpResponseRedirect(reverse("registry:model-detail", kwargs={"name": name}))
 
 

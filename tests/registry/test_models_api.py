@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from registry.models import ModelVersion, RegisteredModel
+from registry.models import ModelVersion, RegisteredModel, RegisteredModelAlias
 from tests.registry.conftest import download
 
 
@@ -89,19 +89,27 @@ def test_rename_errors(api):
     assert set(RegisteredModel.objects.values_list("name", flat=True)) == {"a", "b"}
 
 
-def test_delete_removes_versions_aliases_and_files(api, register, settings, django_capture_on_commit_callbacks):
+def test_delete_hides_the_model_keeps_its_files_and_frees_the_name(
+    api, register, settings, django_capture_on_commit_callbacks
+):
     register("m")
     api.post("registered-models/alias", {"name": "m", "alias": "prod", "version": "1"})
     uri = api.get("model-versions/get-download-uri", {"name": "m", "version": "1"})["artifact_uri"]
     with django_capture_on_commit_callbacks(execute=True):
         api.call("DELETE", "registered-models/delete", {"name": "m"})
     api.error("GET", "registered-models/get", {"name": "m"}, 404, "RESOURCE_DOES_NOT_EXIST")
-    assert not ModelVersion.objects.exists()
+    api.error("GET", "model-versions/get", {"name": "m", "version": "1"}, 404, "RESOURCE_DOES_NOT_EXIST")
+    assert api.get("model-versions/search", {"filter": "name = 'm'"}).get("model_versions", []) == []
+    assert not RegisteredModelAlias.objects.exists()
+    # In the trash: the rows and the files stay until it is purged.
+    assert RegisteredModel.all_objects.get().deleted_timestamp is not None
+    assert ModelVersion.objects.count() == 1
     from pathlib import Path
 
-    assert not (Path(settings.STUDIO_ARTIFACT_ROOT) / uri.removeprefix("mlflow-artifacts:/")).exists()
+    assert (Path(settings.STUDIO_ARTIFACT_ROOT) / uri.removeprefix("mlflow-artifacts:/") / "model.pkl").is_file()
     # The name is free again, and numbering starts over.
     assert register("m")["version"] == "1"
+    assert RegisteredModel.all_objects.filter(name="m").count() == 2
 
 
 def test_latest_versions_per_stage(api, register):

@@ -445,7 +445,7 @@ def test_delete_asks_first_and_goes_back_to_the_list(fraud: RegisteredModel, cli
     assert response.status_code == 302
     assert response["Location"] == "/models/"
     html = client.get("/models/").content.decode()
-    assert "Deleted model fraud-detector and its versions." in html
+    assert "Moved model fraud-detector and its versions to the trash." in html
     assert not RegisteredModel.objects.exists()
 
 
@@ -602,7 +602,9 @@ def test_find_a_model_move_its_alias_describe_and_tag_it_in_chromium(
 
     # Delete asks first, then goes back to the list with a message.
     page.get_by_role("button", name="Delete model").click()
-    expect(page.get_by_role("status").filter(has_text="Deleted model card-fraud and its versions.")).to_be_visible()
+    expect(
+        page.get_by_role("status").filter(has_text="Moved model card-fraud and its versions to the trash.")
+    ).to_be_visible()
     expect(page).to_have_url(re.compile(r"/models/$"))
     assert any("Delete model “card-fraud”" in q for q in questions)
     expect(results.locator("td.model-name")).to_have_count(2)

@@ -218,7 +218,7 @@ def test_delete_redirects_to_the_model_page_with_a_message(
     # the message waits for the next page (the model page, built by someone else)
     from django.contrib.messages import get_messages
 
-    assert "Deleted version 1 of m." in [str(m) for m in get_messages(response.wsgi_request)]
+    assert "Moved version 1 of m to the trash." in [str(m) for m in get_messages(response.wsgi_request)]
     assert client.post(page_url(suffix="delete/")).status_code == 404
 
 

@@ -159,7 +159,8 @@ def test_delete_version_keeps_its_number_and_drops_its_aliases(
         api.call("DELETE", "model-versions/delete", {"name": "m", "version": "2"})
     api.error("GET", "model-versions/get", {"name": "m", "version": "2"}, 404, "RESOURCE_DOES_NOT_EXIST")
     api.error("GET", "registered-models/alias", {"name": "m", "alias": "a"}, 400, "INVALID_PARAMETER_VALUE")
-    assert not (Path(settings.STUDIO_ARTIFACT_ROOT) / uri.removeprefix("mlflow-artifacts:/")).exists()
+    # In the trash: the files stay until the version is purged.
+    assert (Path(settings.STUDIO_ARTIFACT_ROOT) / uri.removeprefix("mlflow-artifacts:/") / "model.pkl").is_file()
     assert register("m")["version"] == "3"
     api.error("DELETE", "model-versions/delete", {"name": "m", "version": "2"}, 404, "RESOURCE_DOES_NOT_EXIST")
 

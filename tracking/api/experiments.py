@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest
 from django.urls import path
 
-from studio.api import Args, api_view
+from studio.api import Args, api_view, request_user
 from tracking.api.serializers import experiment_to_wire
 from tracking.store import experiments as store
 
@@ -40,7 +40,7 @@ def UpdateExperimentApi(request: HttpRequest, args: Args) -> dict:
 
 @api_view("POST")
 def DeleteExperimentApi(request: HttpRequest, args: Args) -> dict:
-    store.delete_experiment(experiment_id=args.str("experiment_id", required=True))
+    store.delete_experiment(experiment_id=args.str("experiment_id", required=True), user=request_user(request))
     return {}
 
 
@@ -77,4 +77,18 @@ urlpatterns = [
     path("experiments/restore", RestoreExperimentApi),
     path("experiments/set-experiment-tag", SetExperimentTagApi),
     path("experiments/delete-experiment-tag", DeleteExperimentTagApi),
+]
+
+
+@api_view("POST")
+def SetTrashRetentionApi(request: HttpRequest, args: Args) -> dict:
+    """Studio's extension: ``{"experiment_id", "days"}`` sets the experiment's retention rule; no days removes it."""
+    experiment = store.set_trash_retention(
+        experiment_id=args.str("experiment_id", required=True), days=args.int("days")
+    )
+    return {"experiment_id": str(experiment.pk), "trash_retention_days": experiment.trash_retention_days}
+
+
+studio_urlpatterns = [
+    path("experiments/set-trash-retention", SetTrashRetentionApi, name="experiment-set-trash-retention"),
 ]

@@ -7,7 +7,7 @@ from typing import Any
 from django.http import HttpRequest
 from django.urls import path
 
-from studio.api import Args, api_view, method_router, missing, wire_float
+from studio.api import Args, api_view, method_router, missing, request_user, wire_float
 from studio.errors import invalid
 from tracking.api.artifact_proxy import entry_to_wire
 from tracking.models import LoggedModel, LoggedModelStatus
@@ -109,7 +109,7 @@ def FinalizeLoggedModelApi(request: HttpRequest, args: Args, model_id: str) -> d
 
 @api_view("DELETE")
 def DeleteLoggedModelApi(request: HttpRequest, args: Args, model_id: str) -> dict:
-    store.delete_logged_model(model_id=model_id)
+    store.delete_logged_model(model_id=model_id, user=request_user(request))
     return {}
 
 

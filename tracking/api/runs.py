@@ -7,7 +7,7 @@ import math
 from django.http import HttpRequest
 from django.urls import path
 
-from studio.api import INT64_MAX, INT64_MIN, Args, api_view, missing, to_float, to_int
+from studio.api import INT64_MAX, INT64_MIN, Args, api_view, missing, request_user, to_float, to_int
 from studio.errors import invalid
 from tracking.api.serializers import run_info_to_wire, run_to_wire
 from tracking.store import runs as store
@@ -74,7 +74,7 @@ def UpdateRunApi(request: HttpRequest, args: Args) -> dict:
 
 @api_view("POST")
 def DeleteRunApi(request: HttpRequest, args: Args) -> dict:
-    store.delete_run(run_id=args.run_id())
+    store.delete_run(run_id=args.run_id(), user=request_user(request))
     return {}
 
 

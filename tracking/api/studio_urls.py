@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from tracking.api import metrics
+from tracking.api import artifact_deletion, experiments, metrics
 
 urlpatterns = [
     *metrics.studio_urlpatterns,
+    *artifact_deletion.studio_urlpatterns,
+    *experiments.studio_urlpatterns,
 ]

@@ -100,7 +100,7 @@ def rename_experiment(*, experiment_id: str, new_name: str) -> None:
         raise already_exists(f"Experiment(name={new_name}) already exists.") from None
 
 
-def delete_experiment(*, experiment_id: str) -> None:
+def delete_experiment(*, experiment_id: str, user: str = "") -> None:
     """Soft-delete an experiment and its active runs; the runs are restored with it."""
     experiment = get_experiment(experiment_id)
     if experiment.pk == DEFAULT_EXPERIMENT_ID:
@@ -109,10 +109,10 @@ def delete_experiment(*, experiment_id: str) -> None:
     now = now_ms()
     with transaction.atomic():
         Experiment.objects.filter(pk=experiment.pk).update(
-            lifecycle_stage=LifecycleStage.DELETED, deleted_time=now, last_update_time=now
+            lifecycle_stage=LifecycleStage.DELETED, deleted_time=now, deleted_by=user, last_update_time=now
         )
         Run.objects.filter(experiment=experiment, lifecycle_stage=LifecycleStage.ACTIVE).update(
-            lifecycle_stage=LifecycleStage.DELETED, deleted_time=now
+            lifecycle_stage=LifecycleStage.DELETED, deleted_time=now, deleted_by=user
         )
 
 
@@ -127,9 +127,9 @@ def restore_experiment(*, experiment_id: str) -> None:
     with transaction.atomic():
         Run.objects.filter(
             experiment=experiment, lifecycle_stage=LifecycleStage.DELETED, deleted_time=experiment.deleted_time
-        ).update(lifecycle_stage=LifecycleStage.ACTIVE, deleted_time=None)
+        ).update(lifecycle_stage=LifecycleStage.ACTIVE, deleted_time=None, deleted_by="")
         Experiment.objects.filter(pk=experiment.pk).update(
-            lifecycle_stage=LifecycleStage.ACTIVE, deleted_time=None, last_update_time=now_ms()
+            lifecycle_stage=LifecycleStage.ACTIVE, deleted_time=None, deleted_by="", last_update_time=now_ms()
         )
 
 
@@ -148,3 +148,17 @@ def delete_experiment_tag(*, experiment_id: str, key: str) -> None:
     deleted, _ = ExperimentTag.objects.filter(experiment=experiment, key=key).delete()
     if not deleted:
         raise StudioError(f"No tag with name: {key} in experiment with id {experiment_id}", "RESOURCE_DOES_NOT_EXIST")
+
+
+MAX_RETENTION_DAYS = 36_500
+
+
+def set_trash_retention(*, experiment_id: str | int, days: int | None) -> Experiment:
+    """An experiment's retention rule: its deleted runs and logged models (and itself, once deleted) are purged
+    ``days`` after their deletion; None removes the rule (the default, ``STUDIO_TRASH_RETENTION_DAYS``, applies)."""
+    if days is not None and not 1 <= days <= MAX_RETENTION_DAYS:
+        raise invalid(f"A retention rule keeps deleted things between 1 and {MAX_RETENTION_DAYS} days, not {days}.")
+    experiment = get_experiment(experiment_id, with_tags=False)
+    Experiment.objects.filter(pk=experiment.pk).update(trash_retention_days=days)
+    experiment.trash_retention_days = days
+    return experiment

@@ -135,12 +135,24 @@ def finalize_logged_model(*, model_id: str, status: str) -> LoggedModel:
     return get_logged_model(model_id, allow_deleted=True)
 
 
-def delete_logged_model(*, model_id: str) -> None:
-    """Soft-delete a model: it disappears from get and search; its files stay until garbage collection."""
+def delete_logged_model(*, model_id: str, user: str = "") -> None:
+    """Soft-delete a model: it disappears from get and search; its files stay until it is purged."""
     model = _get_model_row(model_id)
     now = now_ms()
     LoggedModel.objects.filter(pk=model.pk).update(
-        lifecycle_stage=LifecycleStage.DELETED, deleted_time=now, last_updated_timestamp_ms=now
+        lifecycle_stage=LifecycleStage.DELETED, deleted_time=now, deleted_by=user, last_updated_timestamp_ms=now
+    )
+
+
+def restore_logged_model(*, model_id: str) -> None:
+    """Take a deleted model out of the trash (a Studio verb: MLflow has no restore for logged models)."""
+    model = _get_model_row(model_id)
+    if model.lifecycle_stage != LifecycleStage.DELETED:
+        raise invalid(f"Logged model {model_id} is not deleted.")
+    if model.experiment.lifecycle_stage == LifecycleStage.DELETED:
+        raise invalid(f"Logged model {model_id} is in a deleted experiment: restore the experiment first.")
+    LoggedModel.objects.filter(pk=model.pk).update(
+        lifecycle_stage=LifecycleStage.ACTIVE, deleted_time=None, deleted_by="", last_updated_timestamp_ms=now_ms()
     )
 
 

@@ -122,16 +122,16 @@ def update_run(
     return run
 
 
-def delete_run(*, run_id: str) -> None:
-    """Soft-delete a run."""
+def delete_run(*, run_id: str, user: str = "") -> None:
+    """Soft-delete a run: it goes to the trash, where it keeps its data until it is purged."""
     run = get_run(run_id)
-    Run.objects.filter(pk=run.pk).update(lifecycle_stage=LifecycleStage.DELETED, deleted_time=now_ms())
+    Run.objects.filter(pk=run.pk).update(lifecycle_stage=LifecycleStage.DELETED, deleted_time=now_ms(), deleted_by=user)
 
 
 def restore_run(*, run_id: str) -> None:
     """Restore a soft-deleted run."""
     run = get_run(run_id)
-    Run.objects.filter(pk=run.pk).update(lifecycle_stage=LifecycleStage.ACTIVE, deleted_time=None)
+    Run.objects.filter(pk=run.pk).update(lifecycle_stage=LifecycleStage.ACTIVE, deleted_time=None, deleted_by="")
 
 
 def set_tag(*, run_id: str, key: str, value: str) -> None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
-from django.urls import path
-from django.views.decorators.http import require_safe
+from django.urls import path, reverse
+from django.views.decorators.http import require_POST, require_safe
 
 from studio.errors import StudioError
 from tracking.models import Experiment
@@ -78,6 +79,25 @@ def ExperimentDetailView(request: HttpRequest, experiment_id: int) -> HttpRespon
     return _table(request, experiment_id, "tracking/experiment_detail.html")
 
 
+@require_POST
+def ExperimentRetentionView(request: HttpRequest, experiment_id: int) -> HttpResponse:
+    """Set or remove the experiment's trash retention rule (the form under its title), then back to its page."""
+    raw = request.POST.get("days", "").strip()
+    try:
+        days = int(raw) if raw else None
+        experiment = experiment_store.set_trash_retention(experiment_id=experiment_id, days=days)
+    except ValueError:
+        messages.error(request, f"“{raw}” is not a whole number of days.")
+    except StudioError as error:
+        if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+            raise Http404(error.message) from None
+        messages.error(request, error.message)
+    else:
+        kept = f"{days} days after their deletion" if days else "until someone purges them"
+        messages.success(request, f"Deleted runs and models of {experiment.name} are now kept {kept}.")
+    return HttpResponseRedirect(reverse("tracking:experiment-detail", args=[experiment_id]))
+
+
 @require_safe
 def ExperimentRunsView(request: HttpRequest, experiment_id: int) -> HttpResponse:
     """The runs table alone, which the page's script fetches on a filter, sort, page or column change."""
@@ -110,6 +130,7 @@ def ExperimentColumnsView(request: HttpRequest, experiment_id: int) -> HttpRespo
 urlpatterns = [
     path("experiments/<int:experiment_id>/", ExperimentDetailView, name="experiment-detail"),
     path("experiments/<int:experiment_id>/runs/", ExperimentRunsView, name="experiment-runs"),
+    path("experiments/<int:experiment_id>/retention/", ExperimentRetentionView, name="experiment-retention"),
     path(
         "experiments/<int:experiment_id>/runs/<str:run_id>/children/",
         ExperimentRunChildrenView,

@@ -13,6 +13,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
 
+from studio.api import request_user
 from studio.errors import StudioError
 from tracking.store import experiment_pages
 from tracking.store import experiments as store
@@ -118,7 +119,7 @@ def ExperimentDeleteView(request: HttpRequest, experiment_id: int) -> HttpRespon
     """Delete an experiment (and its runs, which come back with it on restore)."""
     listing = _posted_listing(request)
     try:
-        store.delete_experiment(experiment_id=str(experiment_id))
+        store.delete_experiment(experiment_id=str(experiment_id), user=request_user(request))
     except StudioError as error:
         return _render_list(request, listing, status=_error_status(error), action_error=error.message)
     name = store.get_experiment(experiment_id, with_tags=False).name
