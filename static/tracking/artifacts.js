@@ -1,7 +1,9 @@
 // The artifacts component (templates/tracking/artifacts/browser.html): a lazy folder tree and a preview pane.
 // Every [data-artifact-browser] element is started on DOMContentLoaded. A folder's children are fetched the first
 // time it opens; the preview is an HTML fragment rendered by the server; the selected path is in the URL
-// (?path=..., or the element's data-url-param) so that a link opens the same file.
+// (?path=..., or the element's data-url-param) so that a link opens the same file. Where the preview offers a Delete
+// button (a run's artifacts), its dialog counts what goes (a dry run for a folder), posts the deletion, then lists the
+// folder above again and selects it.
 (function () {
   "use strict";
 
@@ -15,6 +17,11 @@
       unit += 1;
     }
     return unit === 0 ? value + " " + (value === 1 ? "byte" : "bytes") : value.toFixed(1) + " " + units[unit];
+  }
+
+  // "3 files, 1.2 MB"
+  function describeFiles(files, bytes) {
+    return files + (files === 1 ? " file, " : " files, ") + formatSize(bytes);
   }
 
   function parentOf(path) {
@@ -42,6 +49,11 @@
       this.pane.addEventListener("click", (event) => {
         const target = event.target.closest("[data-select-path]");
         if (target) this.open(target.dataset.selectPath, { push: true, focusTree: true });
+        if (event.target.closest("[data-delete-open]")) this.openDelete();
+        if (event.target.closest("[data-delete-cancel]")) event.target.closest("dialog").close();
+      });
+      this.pane.addEventListener("submit", (event) => {
+        if (event.target.matches("[data-delete-form]")) this.confirmDelete(event);
       });
       window.addEventListener("popstate", () => this.open(this.urlPath(), { push: false }));
       await this.expand(this.rootItem);
@@ -84,7 +96,7 @@
         item.scrollIntoView({ block: "nearest" });
       }
       Studio.updateUrl({ [this.param]: path || null }, { push });
-      this.showPreview(path);
+      return this.showPreview(path);
     }
 
     async showPreview(path) {
@@ -135,6 +147,19 @@
     collapse(folder) {
       this.childList(folder).hidden = true;
       folder.setAttribute("aria-expanded", "false");
+    }
+
+    // List a folder again (after a deletion), then reopen the folders that were open inside it; false if it failed.
+    async reload(folder) {
+      const open = Array.from(this.childList(folder).querySelectorAll(".artifact-item[aria-expanded='true']"));
+      delete folder.dataset.loaded;
+      await this.expand(folder);
+      if (!folder.dataset.loaded) return false;
+      for (const path of open.map((item) => item.dataset.path)) {
+        const item = this.itemFor(path);
+        if (item) await this.expand(item);
+      }
+      return true;
     }
 
     async load(folder, list) {
@@ -215,6 +240,88 @@
         await this.expand(item);
       }
       this.select(item.dataset.path, item, { push: true });
+    }
+
+    // --- deleting the previewed file or folder ------------------------------------------------------------------
+
+    async openDelete() {
+      const dialog = this.pane.querySelector("[data-delete-dialog]");
+      const form = dialog.querySelector("[data-delete-form]");
+      const confirm = form.querySelector("[data-delete-confirm]");
+      const summary = form.querySelector("[data-delete-summary]");
+      this.showDeleteError(form, "");
+      dialog.showModal();
+      if (form.dataset.files) {
+        summary.textContent = describeFiles(Number(form.dataset.files), Number(form.dataset.bytes)) + " will be deleted.";
+        return;
+      }
+      // A folder: the server counts what it holds, without deleting anything.
+      confirm.disabled = true;
+      try {
+        const counted = await this.postDelete(form, { dry_run: true });
+        summary.textContent = counted.files_deleted
+          ? describeFiles(counted.files_deleted, counted.bytes_deleted) + " will be deleted."
+          : "The folder holds no files.";
+        confirm.disabled = false;
+      } catch (error) {
+        summary.textContent = "";
+        this.showDeleteError(form, "Could not count what it holds: " + error.message);
+      }
+    }
+
+    postDelete(form, extra = {}) {
+      const body = Object.assign(Object.fromEntries(new FormData(form)), extra);
+      return Studio.fetchJSON(form.getAttribute("action"), { method: "POST", body });
+    }
+
+    showDeleteError(form, text) {
+      const error = form.querySelector("[data-delete-error]");
+      error.textContent = text;
+      error.hidden = !text;
+    }
+
+    async confirmDelete(event) {
+      event.preventDefault();
+      const form = event.target;
+      const path = new FormData(form).get("path");
+      const buttons = form.querySelectorAll("button");
+      buttons.forEach((button) => { button.disabled = true; });
+      this.showDeleteError(form, "");
+      let result;
+      try {
+        result = await this.postDelete(form);
+      } catch (error) {
+        this.showDeleteError(form, "Could not delete " + path + ": " + error.message);
+        buttons.forEach((button) => { button.disabled = false; });
+        return;
+      }
+      form.closest("dialog").close();
+      await this.afterDelete(path, result);
+    }
+
+    // The tree loses the deleted entry, the folder above it is selected, and a notice says what went.
+    async afterDelete(path, result) {
+      const folderPath = await this.refreshAbove(path);
+      const item = this.itemFor(folderPath);
+      await this.select(folderPath, item, { push: false });
+      const message = "Deleted " + path + " (" + describeFiles(result.files_deleted, result.bytes_deleted) + ").";
+      const notice = document.createElement("p");
+      notice.className = "notice";
+      notice.dataset.deletedNotice = "";
+      notice.textContent = message;
+      this.pane.prepend(notice);
+      this.announce(message);
+      if (item) item.focus();
+    }
+
+    // List again the nearest folder above a deleted path that still exists (on S3, a folder goes with its last file).
+    async refreshAbove(path) {
+      let folderPath = parentOf(path);
+      for (;;) {
+        const folder = this.itemFor(folderPath);
+        if ((folder && (await this.reload(folder))) || !folderPath) return folderPath;
+        folderPath = parentOf(folderPath);
+      }
     }
 
     visibleItems() {

@@ -4,7 +4,9 @@ views, for any store root another app resolves).
 The views are generic over a *root*: a resolver turns a route's URL kwargs into an :class:`ArtifactRoot` (a store
 path, the tree's label, the zip's name and the full page's title and breadcrumbs), and :func:`artifact_urlpatterns`
 mounts the whole set under one URL prefix. Runs are mounted at ``/runs/<run_id>/artifacts/`` as
-``tracking:run-artifacts`` (the full page) and ``tracking:run-artifacts-{list,preview,raw,download,zip}``.
+``tracking:run-artifacts`` (the full page) and ``tracking:run-artifacts-{list,preview,raw,download,zip}``. A root whose
+resolver gives a ``delete_url`` (a run's) gets a Delete button and its confirmation dialog in the preview pane; the
+deletion itself is the API's (``tracking.api.artifact_deletion``), so that the page and REST clients share it.
 
 To mount it for another root, e.g. a model version's files in the registry::
 
@@ -66,6 +68,10 @@ class ArtifactRoot:
     title: str = "Artifacts"  # the full page's heading
     breadcrumbs: list[tuple[str, str]] = field(default_factory=list)  # (label, url) above the heading
     nav: str = "experiments"  # the top menu's entry to highlight on the full page
+    # Where the preview's Delete button posts (a Studio API endpoint taking ``path`` and these fields, which name the
+    # root's owner there). No URL: the root is read-only in the browser, as a model version's files are.
+    delete_url: str = ""
+    delete_fields: tuple[tuple[str, str], ...] = ()
 
 
 Resolver = Callable[..., ArtifactRoot]
@@ -251,7 +257,7 @@ def artifact_urlpatterns(prefix: str, name: str, resolve: Resolver) -> list[URLP
 
 
 def run_root(request: HttpRequest, run_id: str) -> ArtifactRoot:
-    """A run's artifact folder; a missing run is a 404."""
+    """A run's artifact folder, whose files and folders can be deleted one by one; a missing run is a 404."""
     run = runs_store.get_run(run_id)
     experiment = run.experiment
     return ArtifactRoot(
@@ -264,6 +270,8 @@ def run_root(request: HttpRequest, run_id: str) -> ArtifactRoot:
             (experiment.name, reverse("tracking:experiment-detail", args=[experiment.id])),
             (str(run), reverse("tracking:run-detail", args=[run.run_uuid])),
         ],
+        delete_url=reverse("studio-ajax-api:run-delete-artifact"),
+        delete_fields=(("run_id", run.run_uuid),),
     )
 
 
