@@ -34,6 +34,7 @@ __all__ = ["Plan", "Selection", "create_job", "expand", "older_than_ms", "plan",
 
 log = logging.getLogger(__name__)
 ACTIVE = (PurgeJobStatus.QUEUED, PurgeJobStatus.RUNNING)
+LOGGED_ITEMS = 100  # a job's log names each of its first items; after that, every hundredth
 
 
 def restore(*, kind: str, object_id: str, user: str = "") -> None:
@@ -186,7 +187,14 @@ def _purge_item(job: PurgeJob, token: str, item: PurgeItem) -> None:
         _mark(job, token, item, PurgeItemState.FAILED, f"failed {label}: {exc}", error=str(exc) or type(exc).__name__)
         return
     note = "" if existed else " (already gone: finished an interrupted purge)"
-    _mark(job, token, item, PurgeItemState.DONE, f"purged {label}: {item.files} files, {item.bytes} bytes{note}")
+    line = f"purged {label}: {item.files} files, {item.bytes} bytes{note}"
+    # Every item of a big job would make the log (rewritten whole at each line) grow quadratically: after the first
+    # ones, only every hundredth and the unusual ones; each item's own row keeps its state either way.
+    if item.position >= LOGGED_ITEMS and existed and (item.position + 1) % 100:
+        line = ""
+    elif item.position >= LOGGED_ITEMS:
+        line += f" ({item.position + 1} of {job.total_items})"
+    _mark(job, token, item, PurgeItemState.DONE, line)
 
 
 def _mark(job: PurgeJob, token: str, item: PurgeItem, state: str, line: str, *, error: str = "") -> None:

@@ -426,3 +426,15 @@ def test_a_version_still_loads_after_the_purge_of_its_experiment(tracking_uri, m
     assert not Run.objects.filter(pk=run.info.run_id).exists()
     assert not (Path(settings.STUDIO_ARTIFACT_ROOT) / experiment_id).exists()
     np.testing.assert_array_equal(mlflow.pyfunc.load_model("models:/kept/1").predict(X), model.predict(X))
+
+
+def test_a_big_jobs_log_names_the_first_items_then_every_hundredth(api, experiment_id):
+    for _ in range(205):
+        run_id = api.post("runs/create", {"experiment_id": experiment_id})["run"]["info"]["run_id"]
+        runs.delete_run(run_id=run_id)
+    job = run_to_end(jobs.create_job(selection=jobs.Selection(kinds=("run",)), enqueue=False))
+    purged = [line for line in job.log.splitlines() if " purged run " in line]
+    assert len(purged) == jobs.LOGGED_ITEMS + 1
+    assert purged[-1].endswith("(200 of 205)")
+    assert jobs.summary(job.pk)["done"] == 205
+    assert AuditEntry.objects.filter(action="purge").count() == 205
