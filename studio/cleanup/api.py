@@ -89,6 +89,8 @@ def ListTrashApi(request: HttpRequest, args: Args) -> dict:
     """Deleted things of one kind (or a count of each kind when no kind is given)."""
     kind_name = args.str("kind")
     older = args.float("older_than_days")
+    if older is not None and older < 0:
+        raise invalid("older_than_days must not be negative")
     where = Filter(older_than_ms=jobs.older_than_ms(older))
     if not kind_name:
         return {"counts": {kind.kind: kind.count(where) for kind in all_kinds()}}

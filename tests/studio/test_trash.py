@@ -258,6 +258,8 @@ def test_plan_and_job_through_the_api(doomed, django_capture_on_commit_callbacks
     assert missing.status_code == 404 and missing.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
     negative = client.post("/api/2.0/studio/trash/plan", {"older_than_days": -1}, "application/json")
     assert negative.status_code == 400
+    assert client.get("/api/2.0/studio/trash/list", {"older_than_days": "-2"}).status_code == 400
+    assert client.get("/api/2.0/studio/trash/list", {"kind": "run", "max_results": "0"}).status_code == 400
 
 
 def test_retention_purges_what_is_past_its_experiments_rule(api):
