@@ -159,7 +159,8 @@ def engine() -> docker.DockerClient:
         reason = 'DOCKER_HOST is not set (`eval "$(sudo bash scripts/podman-setup.sh)"` sets it)'
     else:
         try:
-            client = docker.DockerClient(base_url=host, version="auto", timeout=10)
+            # Generous: an engine busy building another image (the suite runs on two processes) answers slowly.
+            client = docker.DockerClient(base_url=host, version="auto", timeout=120)
             client.ping()
         except docker.errors.DockerException as error:
             reason = f"no container engine answers at DOCKER_HOST={host}: {error}"

@@ -361,7 +361,8 @@ def test_push_tags_the_image_for_the_registry_and_reports_the_engines_error(tmp_
     the base image under a model image's kind of tag instead of building one (a minute of pip)."""
     host = os.environ.get("DOCKER_HOST")
     try:
-        engine = docker.DockerClient(base_url=host, version="auto", timeout=10) if host else None
+        # Generous: the engine may be busy building an image for the container tests running beside this one.
+        engine = docker.DockerClient(base_url=host, version="auto", timeout=120) if host else None
         if engine:
             engine.ping()
     except docker.errors.DockerException:

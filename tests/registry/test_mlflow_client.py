@@ -127,7 +127,8 @@ def test_error_codes(tracking_uri, mlflow_client):
 
 
 def test_version_still_loads_after_its_run_is_deleted_and_purged(tracking_uri, mlflow_client, iris, settings):
-    from tracking.store import logged_models, purge, runs
+    from studio.cleanup import jobs
+    from tracking.store import logged_models, runs
 
     X, y = iris
     experiment_id = mlflow.set_experiment("registry-purge").experiment_id
@@ -137,9 +138,11 @@ def test_version_still_loads_after_its_run_is_deleted_and_purged(tracking_uri, m
     assert second.version == "2"
 
     runs.delete_run(run_id=run_id)
-    purge.purge_run(run_id=run_id)
     logged_models.delete_logged_model(model_id=info.model_id)
-    purge.purge_logged_model(model_id=info.model_id)
+    # Purged the way an admin does, from the trash, by a purge job.
+    job = jobs.create_job(items=[("run", run_id), ("logged_model", info.model_id)], enqueue=False)
+    jobs.run_job(job.pk)
+    assert jobs.summary(job.pk)["done"] == 2
     # Even the experiment's whole artifact folder is gone.
     shutil.rmtree(Path(settings.STUDIO_ARTIFACT_ROOT) / experiment_id, ignore_errors=True)
     assert _error_code(lambda: mlflow_client.get_run(run_id)) == "RESOURCE_DOES_NOT_EXIST"

@@ -407,29 +407,6 @@ def test_studio_gc_names_what_is_not_in_the_trash(api, experiment_id, run_id):
     assert Run.objects.filter(pk=run_id).exists()
 
 
-@pytest.mark.live
-def test_a_version_still_loads_after_the_purge_of_its_experiment(tracking_uri, mlflow_client, monkeypatch):
-    import mlflow
-    import numpy as np
-    from mlflow.models import infer_signature
-    from sklearn.datasets import load_iris
-    from sklearn.linear_model import LogisticRegression
-
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    X, y = load_iris(return_X_y=True, as_frame=True)
-    model = LogisticRegression(max_iter=300).fit(X, y)
-    experiment_id = mlflow.set_experiment("to-be-purged").experiment_id
-    with mlflow.start_run() as run:
-        mlflow.sklearn.log_model(model, name="model", signature=infer_signature(X, y), registered_model_name="kept")
-    mlflow_client.delete_experiment(experiment_id)
-
-    job = run_to_end(jobs.create_job(items=[("experiment", experiment_id)], enqueue=False))
-    assert jobs.summary(job.pk)["failed"] == 0
-    assert not Run.objects.filter(pk=run.info.run_id).exists()
-    assert not (Path(settings.STUDIO_ARTIFACT_ROOT) / experiment_id).exists()
-    np.testing.assert_array_equal(mlflow.pyfunc.load_model("models:/kept/1").predict(X), model.predict(X))
-
-
 def test_a_big_jobs_log_names_the_first_items_then_every_hundredth(api, experiment_id):
     for _ in range(205):
         run_id = api.post("runs/create", {"experiment_id": experiment_id})["run"]["info"]["run_id"]
