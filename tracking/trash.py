@@ -198,7 +198,7 @@ class ExperimentKind(TrashKind):
 
     @staticmethod
     def items(query: Iterable[Experiment]) -> list[TrashItem]:
-        """Trash items of these experiments; bytes summed from the usage rows (a listing rescans nothing)."""
+        """Trash items of these experiments; bytes summed from the usage rows (at most a bounded few rescanned)."""
         rows = list(query)
         # Bring the sums up to date first where a recent write left a root stale (bounded: a listing stays quick).
         stale = StorageUsage.objects.filter(experiment_id__in=[e.pk for e in rows], stale=True)[:STALE_RESCANS]
