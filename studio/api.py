@@ -206,7 +206,15 @@ def error_response(error_code: str, message: str, status: int) -> HttpResponse:
 
 
 def request_args(request: HttpRequest, path_kwargs: dict[str, Any]) -> Args:
-    """Read a request's fields: query parameters for GET, the JSON body otherwise (DELETE carries one too)."""
+    """Read a request's fields: query parameters for GET, the JSON body otherwise (DELETE carries one too). Read once
+    per request: the access rules' locators and the view share them."""
+    cached = getattr(request, "_studio_args", None)
+    if cached is None:
+        cached = request._studio_args = _read_args(request, path_kwargs)  # type: ignore[attr-defined]
+    return cached
+
+
+def _read_args(request: HttpRequest, path_kwargs: dict[str, Any]) -> Args:
     if request.method in ("GET", "HEAD"):
         data: dict[str, Any] = {key: request.GET.getlist(key) for key in request.GET}
         data.update(path_kwargs)

@@ -101,3 +101,65 @@ class PurgeItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.name or self.object_id}"
+
+
+class AccessToken(models.Model):
+    """A personal access token for the API (``MLFLOW_TRACKING_TOKEN``), kept only as the SHA-256 of its secret.
+
+    Tokens carry 256 random bits, so a fast hash is as safe as a slow one and lets every request be checked with one
+    indexed lookup. Revoking sets ``revoked_at``: the next request with the token is refused.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    user = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="access_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16)  # the first characters of the token, shown so users can tell them apart
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
+class Permission(models.Model):
+    """What a user or a group may do with one experiment or registered model (MLflow's auth app's levels).
+
+    ``kind`` names the resource ("experiment", "registered_model"), ``object_id`` its primary key; exactly one of
+    ``user`` and ``group`` is set. A user's own row wins over their groups' rows, and the best group row over the
+    default (``STUDIO_DEFAULT_PERMISSION``).
+    """
+
+    class Level(models.IntegerChoices):
+        NO_PERMISSIONS = 0
+        READ = 1
+        EDIT = 2
+        MANAGE = 3
+
+    id = models.BigAutoField(primary_key=True)
+    kind = models.CharField(max_length=32)
+    object_id = models.BigIntegerField()
+    user = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    group = models.ForeignKey("auth.Group", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    level = models.PositiveSmallIntegerField(choices=Level.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "object_id", "user"], name="uniq_permission_user"),
+            models.UniqueConstraint(fields=["kind", "object_id", "group"], name="uniq_permission_group"),
+            models.CheckConstraint(
+                condition=models.Q(user__isnull=False, group__isnull=True)
+                | models.Q(user__isnull=True, group__isnull=False),
+                name="permission_user_xor_group",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["user", "kind"], name="permission_user_kind"),
+            models.Index(fields=["group", "kind"], name="permission_group_kind"),
+        ]
+
+    def __str__(self) -> str:
+        who = f"user {self.user_id}" if self.user_id else f"group {self.group_id}"
+        return f"{who}: {self.get_level_display()} on {self.kind} {self.object_id}"

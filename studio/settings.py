@@ -42,6 +42,13 @@ def _secret_key() -> str:
 SECRET_KEY = _secret_key()
 DEBUG = _env_bool("STUDIO_DEBUG", False)
 STUDIO_AUTH = _env_bool("STUDIO_AUTH", False)
+# With STUDIO_AUTH on: the permission of users on experiments and registered models they have no row for (MLflow's
+# auth app's default_permission), and how many failed sign-ins a user name or address may make per window.
+STUDIO_DEFAULT_PERMISSION = os.environ.get("STUDIO_DEFAULT_PERMISSION", "READ")
+STUDIO_SIGNIN_MAX_FAILURES = int(os.environ.get("STUDIO_SIGNIN_MAX_FAILURES", "10"))
+STUDIO_SIGNIN_WINDOW_SECONDS = int(os.environ.get("STUDIO_SIGNIN_WINDOW_SECONDS", "900"))
+LOGIN_URL = "studio:signin"
+LOGIN_REDIRECT_URL = "home"
 STUDIO_HOST = os.environ.get("STUDIO_HOST", "127.0.0.1")
 STUDIO_PORT = int(os.environ.get("STUDIO_PORT", "5000"))
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("STUDIO_ALLOWED_HOSTS", "*").split(",") if h.strip()]
@@ -73,6 +80,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After Django's: API credentials (tokens, Basic) replace the session user, then every view's access rule applies.
+    "studio.auth.middleware.AuthMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -116,6 +125,14 @@ def _database() -> dict:
 
 
 DATABASES = {"default": _database()}
+# The cache every web process shares (sign-in rate limits): Redis when there is one, else files in the data dir.
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["REDIS_URL"]}
+        if os.environ.get("REDIS_URL")
+        else {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(DATA_DIR / "cache")}
+    )
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -6,6 +6,8 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 
 from studio import views
+from studio.auth import urls as auth_urls
+from studio.cleanup import urls as cleanup_urls
 from studio.api import endpoint_not_found
 
 urlpatterns = [
@@ -45,7 +47,8 @@ urlpatterns = [
     path("", include("tracking.urls")),
     path("", include("registry.urls")),
     path("", include("deployments.urls")),
-    path("", include("studio.cleanup.urls")),
+    # One namespace, ``studio``, for Studio's own pages: the trash, and the sign-in and account pages.
+    path("", include(([*cleanup_urls.urlpatterns, *auth_urls.urlpatterns], "studio"))),
     path("", views.home, name="home"),
     # Unknown API paths answer MLflow's JSON ENDPOINT_NOT_FOUND, never an HTML page.
     re_path(r"^(?:ajax-)?api/.*$", endpoint_not_found),

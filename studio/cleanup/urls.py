@@ -6,8 +6,6 @@ from django.urls import path
 
 from studio.cleanup import views
 
-app_name = "studio"
-
 urlpatterns = [
     path("trash/", views.TrashView, name="trash"),
 ]

@@ -42,6 +42,7 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_safe
 
+from studio.auth.access import Rule, access
 from studio.errors import StudioError
 from tracking.api.artifact_proxy import RangeNotSatisfiable, byte_range
 from tracking.artifacts import browse, get_artifact_store, proxy_path, zips
@@ -233,26 +234,33 @@ def ArtifactZipView(request: HttpRequest, resolve: Resolver, route: str, **kwarg
     return response
 
 
-def _bind(view: Callable[..., HttpResponseBase], resolve: Resolver, route: str) -> Callable[..., HttpResponseBase]:
+def _bind(
+    view: Callable[..., HttpResponseBase], resolve: Resolver, route: str, rule: Rule | None
+) -> Callable[..., HttpResponseBase]:
     """A view of this module with its root's resolver and route name filled in (as ``route``: the URL's own kwargs,
-    such as a model's ``name``, pass through untouched)."""
+    such as a model's ``name``, pass through untouched), under the root's access rule."""
 
     @functools.wraps(view)
     def bound(request: HttpRequest, **kwargs: Any) -> HttpResponseBase:
         return view(request, resolve, route, **kwargs)
 
+    if rule is not None:
+        access(rule)(bound)
     return bound
 
 
-def artifact_urlpatterns(prefix: str, name: str, resolve: Resolver) -> list[URLPattern]:
-    """The component's routes under ``prefix`` (ending in "/"), named ``name`` and ``name-{list,preview,raw,...}``."""
+def artifact_urlpatterns(prefix: str, name: str, resolve: Resolver, *, rule: Rule | None = None) -> list[URLPattern]:
+    """The component's routes under ``prefix`` (ending in "/"), named ``name`` and ``name-{list,preview,raw,...}``;
+    ``rule`` is who may read the root (every route only reads)."""
     return [
-        path(prefix, _bind(ArtifactPageView, resolve, name), name=name),
-        path(f"{prefix}list", _bind(ArtifactListView, resolve, name), name=f"{name}-list"),
-        path(f"{prefix}preview", _bind(ArtifactPreviewView, resolve, name), name=f"{name}-preview"),
-        path(f"{prefix}raw/<path:path>", _bind(ArtifactRawView, resolve, name), name=f"{name}-raw"),
-        path(f"{prefix}download/<path:path>", _bind(ArtifactDownloadView, resolve, name), name=f"{name}-download"),
-        path(f"{prefix}zip", _bind(ArtifactZipView, resolve, name), name=f"{name}-zip"),
+        path(prefix, _bind(ArtifactPageView, resolve, name, rule), name=name),
+        path(f"{prefix}list", _bind(ArtifactListView, resolve, name, rule), name=f"{name}-list"),
+        path(f"{prefix}preview", _bind(ArtifactPreviewView, resolve, name, rule), name=f"{name}-preview"),
+        path(f"{prefix}raw/<path:path>", _bind(ArtifactRawView, resolve, name, rule), name=f"{name}-raw"),
+        path(
+            f"{prefix}download/<path:path>", _bind(ArtifactDownloadView, resolve, name, rule), name=f"{name}-download"
+        ),
+        path(f"{prefix}zip", _bind(ArtifactZipView, resolve, name, rule), name=f"{name}-zip"),
     ]
 
 

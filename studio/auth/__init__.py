@@ -1,0 +1,1 @@
+"""Authentication (sessions, personal access tokens, HTTP Basic), permissions and access rules."""

@@ -1,0 +1,5 @@
+"""Sign-in, sign-out, password change and access tokens (namespace ``studio``)."""
+
+from __future__ import annotations
+
+urlpatterns: list = []
