@@ -1,5 +1,5 @@
 """The admin site's shared pieces (read-only bases, columns, bulk actions through the services) and the admin of the
-audit log and purge jobs.
+audit log, purge jobs, access tokens and permissions.
 
 The admin never bypasses the domain: a hard delete from it would leave orphan files and skip the trash and the audit
 log, so no admin deletes and the apps' data is read-only; what changes goes through the services, as bulk actions.
@@ -27,9 +27,11 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from studio.auth import tokens
+from studio.auth.views import admin_login
 from studio.cleanup import jobs
 from studio.errors import StudioError
-from studio.models import AuditEntry, PurgeItem, PurgeItemState, PurgeJob
+from studio.models import AccessToken, AuditEntry, Permission, PurgeItem, PurgeItemState, PurgeJob
 
 # How many errors of one bulk action are shown; the rest are counted.
 SHOWN_ERRORS = 5
@@ -357,3 +359,57 @@ class PurgeItemAdmin(StudioModelAdmin):
     def job_link(self, item: PurgeItem) -> str:
         """The job the item belongs to."""
         return change_link(item.job, item.job_id)
+
+
+# --- access tokens and permissions ------------------------------------------------------------------------------------
+
+# One sign-in form with one rate limit: the admin's login page sends people to Studio's.
+admin.site.login = admin_login
+
+
+@admin.register(AccessToken)
+class AccessTokenAdmin(StudioModelAdmin):
+    """Everyone's personal access tokens, without their digests; tokens are created by their owners on their page,
+    and revoked here (for a leak, or a person who left) or there."""
+
+    list_display = ("name", "user", "prefix_shown", "created_at", "last_used_at", "expires_at", "revoked_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter), ("last_used_at", admin.DateFieldListFilter))
+    list_select_related = ("user",)
+    search_fields = ("name", "user__username", "prefix")
+    ordering = ("-created_at", "-id")
+    fields = ("user", "name", "prefix_shown", "created_at", "last_used_at", "expires_at", "revoked_at")
+    readonly_fields = fields
+    actions = ("revoke",)
+
+    @admin.display(description="Token", ordering="prefix")
+    def prefix_shown(self, token: AccessToken) -> str:
+        """The first characters of the secret, as its owner sees them."""
+        return f"{token.prefix}…"
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        """Revoking needs Django's change permission on tokens (superusers have it)."""
+        return request.user.has_perm(f"{self.opts.app_label}.{get_permission_codename('change', self.opts)}")
+
+    @admin.action(description="Revoke", permissions=["revoke"])
+    def revoke(self, request: HttpRequest, queryset: models.QuerySet[AccessToken]) -> None:
+        """Revoke the selected tokens; each stops working on its next request."""
+        self.apply_each(
+            request,
+            queryset.select_related("user"),
+            lambda token: tokens.revoke_token(user=token.user, token_id=token.pk),
+            "{count} token(s) revoked.",
+        )
+
+
+@admin.register(Permission)
+class PermissionAdmin(StudioModelAdmin):
+    """Who has which level on which experiment or registered model, across all of them; the permissions page of each
+    object changes them."""
+
+    list_display = ("kind", "object_id", "user", "group", "level")
+    list_filter = ("kind", "level")
+    list_select_related = ("user", "group")
+    search_fields = ("user__username", "group__name", "=object_id")
+    ordering = ("kind", "object_id", "id")
+    fields = ("kind", "object_id", "user", "group", "level")
+    readonly_fields = fields

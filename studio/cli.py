@@ -1,4 +1,5 @@
-"""The ``studio`` command line: ``run`` (web server and worker), ``worker``, ``migrate``, ``gc`` and ``manage``."""
+"""The ``studio`` command line: ``run`` (web server and worker), ``worker``, ``migrate``, ``createadmin``, ``gc`` and
+``manage``."""
 
 from __future__ import annotations
 
@@ -21,6 +22,11 @@ WORKER_CONCURRENCY = "2"
 # Longer than gunicorn's graceful_timeout, so a clean stop is never cut short by us.
 STOP_TIMEOUT = 45.0
 PR_SET_PDEATHSIG = 1
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+OPEN_WARNING = (
+    "Warning: STUDIO_AUTH is off and Studio listens on {host}: anyone who reaches this address can read and change "
+    "everything. Set STUDIO_AUTH=on and create an admin with `studio createadmin` for a shared server."
+)
 
 
 def default_web_workers() -> int:
@@ -38,6 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, default=default_web_workers(), help="web processes (default: %(default)s)")
     run.add_argument("--no-worker", action="store_true", help="serve the web app only, without a Celery worker")
     commands.add_parser("migrate", help="create or update the database tables")
+    admin = commands.add_parser("createadmin", help="create the first admin (a superuser); never a default password")
+    admin.add_argument("--username", default="admin", help="the admin's user name (default: %(default)s)")
+    admin.add_argument("--email", default="", help="the admin's e-mail address (optional)")
+    admin.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input (else STUDIO_ADMIN_PASSWORD, else a prompt)",
+    )
     gc = commands.add_parser("gc", help="purge deleted runs and experiments for good (like `mlflow gc`)")
     gc.add_argument("--older-than", help="only what was deleted longer ago than this, e.g. 30d or 1d2h3m4s")
     gc.add_argument("--experiment-ids", help="comma-separated ids of deleted experiments (with their runs) to purge")
@@ -71,13 +85,13 @@ def setup_django() -> None:
     django.setup()
 
 
-def migrate() -> None:
+def migrate(verbosity: int = 1) -> None:
     """Apply all migrations to the configured database."""
     setup_django()
     from django.core.management import call_command
     from django.db import connections
 
-    call_command("migrate", interactive=False)
+    call_command("migrate", interactive=False, verbosity=verbosity)
     # A supervisor that idles for days must not hold a database connection.
     connections.close_all()
 
@@ -88,6 +102,20 @@ def manage(rest: list[str]) -> int:
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(["studio manage", *rest])
+    return 0
+
+
+def createadmin(username: str, email: str, password_stdin: bool) -> int:
+    """Create the first admin (the ``createadmin`` management command) on a migrated database; 1 if refused."""
+    migrate(verbosity=0)  # a fresh data directory has no tables yet, and the admin comes before `studio run`
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    try:
+        call_command("createadmin", username=username, email=email, password_stdin=password_stdin)
+    except CommandError as exc:
+        print(f"studio createadmin: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -207,6 +235,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "migrate":
         migrate()
         return 0
+    if args.command == "createadmin":
+        return createadmin(args.username, args.email, args.password_stdin)
     if args.command == "manage":
         return manage(args.rest)
     if args.command == "worker":
@@ -222,6 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     host = settings.STUDIO_HOST if args.host is None else args.host
     port = settings.STUDIO_PORT if args.port is None else args.port
+    if not settings.STUDIO_AUTH and host not in LOOPBACK:
+        print(OPEN_WARNING.format(host=host), file=sys.stderr, flush=True)
     return run(host, port, args.workers, with_worker=not args.no_worker)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -23,6 +24,18 @@ def _short_lived_connections() -> None:
     from django.db import connections
 
     connections.settings["default"]["CONN_MAX_AGE"] = 0
+
+
+_namespaces = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def _own_cache_namespace(settings: Any) -> None:
+    """Each test keeps its cache entries (sign-in failure counts) under a prefix of its own: test processes share the
+    cache (files in the data dir, or Redis), and clearing it would wipe another process's state (on Redis, the
+    Celery broker's too)."""
+    prefix = f"test-{os.getpid()}-{next(_namespaces)}"
+    settings.CACHES = {alias: {**config, "KEY_PREFIX": prefix} for alias, config in settings.CACHES.items()}
 
 
 @pytest.fixture(autouse=True)
@@ -126,10 +139,18 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def page(browser: Any, live_server: Any) -> Iterator[Any]:
-    """A fresh browser tab on the live Studio at 1280 px; a script error on any page fails the test."""
+def page(browser: Any, live_server: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A fresh browser tab on the live Studio at 1280 px; a script error on any page fails the test.
+
+    The content security policy is bypassed (Playwright's polling predicates are evaluated strings, which the policy
+    forbids, and an XSS test must show escaping, not the policy, at work) except in tests marked ``csp``."""
     viewport = {"width": 1280, "height": 900}
-    context = browser.new_context(base_url=live_server.url, viewport=viewport, accept_downloads=True)
+    context = browser.new_context(
+        base_url=live_server.url,
+        viewport=viewport,
+        accept_downloads=True,
+        bypass_csp=request.node.get_closest_marker("csp") is None,
+    )
     context.set_default_timeout(15_000)
     tab = context.new_page()
     errors: list[str] = []

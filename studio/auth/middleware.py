@@ -20,7 +20,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.hashers import check_password
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.middleware.csrf import CsrfViewMiddleware
@@ -69,7 +69,7 @@ def verify_basic(username: str, password: str) -> AbstractBaseUser | None:
     """The active user with this user name and password, or None."""
     user = get_user_model().objects.filter(username=username, is_active=True).first()
     if user is None:
-        check_password(password, None)  # as long as a real check, so timing does not tell which names exist
+        make_password(password)  # as long as a real check, so timing does not tell which names exist
         return None
     key = hashlib.sha256(f"{username}\0{password}\0{user.password}".encode()).hexdigest()
     now = time.monotonic()
@@ -102,6 +102,8 @@ class AuthMiddleware:
         scheme, _, credentials = header.strip().partition(" ")
         scheme, credentials = scheme.lower(), credentials.strip()
         if scheme == "bearer":
+            if not credentials.startswith(tokens.PREFIX):
+                return  # not a Studio token (an endpoint's scoring key, sk-…): the view's rule and the gateway judge it
             user = tokens.user_for_token(credentials)
             if user is None:
                 raise StudioError("Invalid, expired or revoked access token.", "UNAUTHENTICATED")

@@ -7,7 +7,6 @@ import secrets
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Q
 from django.utils import timezone
 
 from studio.errors import invalid, not_found
@@ -43,13 +42,10 @@ def user_for_token(secret: str) -> AbstractBaseUser | None:
     if not secret.startswith(PREFIX) or len(secret) > 200:
         return None
     now = timezone.now()
-    token = (
-        AccessToken.objects.select_related("user")
-        .filter(digest=digest(secret), revoked_at__isnull=True)
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-        .first()
-    )
-    if token is None or not token.user.is_active:
+    # The unique digest finds one row or none: no ordering, and the expiry is checked here rather than in SQL.
+    found = list(AccessToken.objects.select_related("user").filter(digest=digest(secret), revoked_at__isnull=True)[:1])
+    token = found[0] if found else None
+    if token is None or (token.expires_at is not None and token.expires_at <= now) or not token.user.is_active:
         return None
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
         AccessToken.objects.filter(pk=token.pk).update(last_used_at=now)

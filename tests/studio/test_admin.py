@@ -9,7 +9,7 @@ import pytest
 from django.apps import apps
 from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Permission, User
 from django.db import models
 from django.test import Client
 from django.urls import reverse
@@ -26,6 +26,7 @@ from registry.models import (
 )
 from studio import admin as studio_admin
 from studio import audit
+from studio.auth import permissions, tokens
 from studio.models import AuditEntry, PurgeItem, PurgeJob
 from tests.conftest import ApiClient
 from tracking.models import (
@@ -91,6 +92,9 @@ def world(api: ApiClient, experiment_id: str, run_id: str) -> dict[str, Any]:
     dataset = {"name": "iris", "digest": "abc", "source_type": "local", "source": "{}"}
     api.post("runs/log-inputs", {"run_id": run_id, "datasets": [{"dataset": dataset}]})
     api.post("runs/outputs", {"run_id": run_id, "models": [{"model_id": model_id, "step": 0}]})
+    owner = User.objects.create_user("owner")
+    tokens.create_token(user=owner, name="laptop")
+    permissions.set_permission(kind="experiment", object_id=int(experiment_id), user=owner, level=permissions.READ)
     usage = StorageUsage.objects.create(
         path=f"{experiment_id}/{run_id}/artifacts", kind="run", owner_id=run_id, experiment_id=int(experiment_id),
         bytes=3 * 1024 * 1024, files=2, stale=False,

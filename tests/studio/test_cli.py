@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -100,3 +101,22 @@ def test_migrate_creates_the_database_in_the_data_dir(tmp_path: Path) -> None:
     assert shown.returncode == 0, shown.stderr
     assert "[X] 0001_initial" in shown.stdout
     assert "[ ]" not in shown.stdout
+
+
+@pytest.mark.parametrize(
+    ("host", "auth", "warned"), [("0.0.0.0", False, True), ("127.0.0.1", False, False), ("0.0.0.0", True, False)]
+)
+def test_run_warns_when_an_open_address_has_no_authentication(
+    host: str,
+    auth: bool,
+    warned: bool,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings.STUDIO_AUTH = auth
+    served: list[str] = []
+    monkeypatch.setattr(cli, "run", lambda host, port, workers, with_worker: served.append(host) or 0)
+    assert cli.main(["run", "--host", host]) == 0
+    assert served == [host]
+    assert ("STUDIO_AUTH is off" in capsys.readouterr().err) is warned
