@@ -9,7 +9,8 @@ and read back with ``rule_of(view)``. A view without a rule is refused while ``S
 - ``STAFF``: staff users (storage, trash, purge jobs).
 - ``ADMIN``: superusers (managing users through the API).
 - ``on(kind, level, locate)``: the level on every object ``locate(request, kwargs)`` names; a locator that finds
-  nothing (an id that does not exist) lets the view answer its own 404.
+  nothing, or ids of which none exists, lets the view answer its own 404 (locators need not query: existence is
+  looked up only when the permission check fails).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from studio.auth import permissions
+from studio.auth import permissions, resources
 from studio.errors import StudioError
 
 Locator = Callable[[HttpRequest, dict[str, Any]], Iterable[int]]
@@ -94,8 +95,15 @@ class On(Rule):
     def check(self, request: HttpRequest, kwargs: dict[str, Any]) -> None:
         super().check(request, kwargs)
         ids = list(self.locate(request, kwargs))
-        if ids:
+        if not ids:
+            return
+        try:
             permissions.require(request.user, self.kind, ids, self.level)
+        except StudioError:
+            # Locators do not look the objects up (a query per request saved); only a refusal does, so that an id
+            # that names nothing gets the view's own 404 rather than a 403.
+            if any(resources.exists(self.kind, i) for i in ids):
+                raise
 
 
 def on(kind: str, level: permissions.Level, locate: Locator) -> Rule:

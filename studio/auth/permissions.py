@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
 from django.contrib.auth.models import User as UserModel
-from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db import connection, transaction
+from django.db.models import QuerySet
 
 from studio.errors import StudioError, invalid
 from studio.models import Permission
@@ -44,33 +44,40 @@ def _check_kind(kind: str) -> None:
         raise ValueError(f"unknown permission kind {kind!r}")
 
 
-def group_ids(user: User) -> list[int]:
-    """The ids of the user's groups, read once per user object (that is, once per request)."""
-    cached = getattr(user, "_studio_group_ids", None)
-    if cached is None:
-        cached = list(user.groups.values_list("id", flat=True)) if user.is_authenticated else []
-        user._studio_group_ids = cached  # type: ignore[union-attr]
-    return cached
-
-
 def _explicit(user: User, kind: str, object_ids: Iterable[int] | None) -> dict[int, Level]:
     """The levels that rows give the user on the objects (all objects of the kind when ``object_ids`` is None)."""
     if not user.is_authenticated:
         return {}
-    who = Q(user_id=user.pk)
-    if groups := group_ids(user):
-        who |= Q(group_id__in=groups)
-    rows = Permission.objects.filter(who, kind=kind)
-    if object_ids is not None:
-        rows = rows.filter(object_id__in=list(object_ids))
     own: dict[int, int] = {}
     best_group: dict[int, int] = {}
-    for object_id, user_id, level in rows.values_list("object_id", "user_id", "level"):
+    for object_id, user_id, level in _rows(user.pk, kind, None if object_ids is None else list(object_ids)):
         if user_id is not None:
             own[object_id] = level
         else:
             best_group[object_id] = max(level, best_group.get(object_id, 0))
     return {object_id: Level(level) for object_id, level in {**best_group, **own}.items()}
+
+
+def _rows(user_id: int, kind: str, object_ids: list[int] | None) -> list[tuple[int, int | None, int]]:
+    """(object id, user id or None, level) of the rows of the user and of their groups, in one query.
+
+    Every authorized request runs it, so it is plain parameterized SQL: the ORM spent longer building this query
+    than the database spent answering it (together they were most of what authentication cost a request)."""
+    if object_ids is not None and not object_ids:
+        return []
+    quote = connection.ops.quote_name
+    table, membership = quote(Permission._meta.db_table), quote(UserModel.groups.through._meta.db_table)
+    sql = (
+        f"SELECT p.object_id, p.user_id, p.level FROM {table} p WHERE p.kind = %s AND (p.user_id = %s OR p.group_id IN"
+        f" (SELECT m.group_id FROM {membership} m WHERE m.user_id = %s))"
+    )
+    params: list[object] = [kind, user_id, user_id]
+    if object_ids is not None:
+        sql += f" AND p.object_id IN ({', '.join(['%s'] * len(object_ids))})"
+        params += object_ids
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def levels(user: User, kind: str, object_ids: Iterable[int]) -> dict[int, Level]:

@@ -1,4 +1,4 @@
-"""Template filters every page uses: MLflow's millisecond timestamps, durations and metric values."""
+"""Template tags every page uses: MLflow's millisecond timestamps, durations, metric values; what the viewer may do."""
 
 from __future__ import annotations
 
@@ -76,3 +76,19 @@ def markdown(text: str | None) -> str:
         return ""
     rendered = _markdown.markdown(text, extensions=["fenced_code", "tables", "sane_lists"], output_format="html")
     return mark_safe(nh3.clean(rendered, link_rel="noopener noreferrer nofollow"))
+
+
+@register.simple_tag(takes_context=True)
+def may(context: template.Context, kind: str, object_id: int, level: str) -> bool:
+    """Whether the viewer has ``level`` on the object (``{% may "experiment" e.pk "MANAGE" as can_manage %}``), so a
+    page offers only what the viewer can do; always true while ``STUDIO_AUTH`` is off."""
+    from django.conf import settings
+
+    from studio.auth import permissions
+
+    if not settings.STUDIO_AUTH:
+        return True
+    request = context.get("request")
+    if request is None or object_id in (None, ""):
+        return False
+    return permissions.level(request.user, kind, int(object_id)) >= permissions.parse_level(level)
