@@ -2,11 +2,12 @@
 
 Dependencies run ``tracking <- registry``: the registry knows which model versions were registered from a run, the
 run page does not. An app registers a provider in its ``AppConfig.ready()``; the run page calls every provider with
-the run and shows each section it returns as a small table::
+the run and the viewer (a user, for the provider to show only what they may read) and shows each section it
+returns as a small table::
 
     from tracking import run_sections
 
-    def registered_versions(run):
+    def registered_versions(run, user):
         rows = [(run_sections.Cell(f"{v.name} version {v.version}"),) for v in ...]
         return run_sections.RunSection("Registered model versions", ("Version",), rows, empty="None.")
 
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from studio.auth.permissions import User
     from tracking.models import Run
 
 
@@ -47,7 +49,7 @@ class RunSection:
     note: str = ""  # a line under the heading
 
 
-Provider = Callable[["Run"], "RunSection | None"]
+Provider = Callable[["Run", "User"], "RunSection | None"]
 
 # Keyed by name so that registering again (apps are set up again in some test runners) replaces, never duplicates.
 _providers: dict[str, Provider] = {}
@@ -63,7 +65,7 @@ def unregister(name: str) -> None:
     _providers.pop(name, None)
 
 
-def sections_for(run: Run) -> list[RunSection]:
-    """Every registered provider's section for this run, leaving out providers that return None."""
-    sections = (provider(run) for provider in list(_providers.values()))
+def sections_for(run: Run, user: User) -> list[RunSection]:
+    """Every registered provider's section for this run as ``user`` may see it, leaving out those that are None."""
+    sections = (provider(run, user) for provider in list(_providers.values()))
     return [section for section in sections if section is not None]

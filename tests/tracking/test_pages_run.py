@@ -184,12 +184,12 @@ def test_a_run_without_versions_says_so(client: Any, run_id: str) -> None:
 
 
 def test_other_apps_can_add_sections(client: Any, run_id: str) -> None:
-    def provider(run: Any) -> run_sections.RunSection:
+    def provider(run: Any, user: Any) -> run_sections.RunSection:
         cell = run_sections.Cell("<linked>", url=f"/elsewhere/{run.run_uuid}/")
         return run_sections.RunSection("Deployments", ("Where",), [(cell,)])
 
     run_sections.register("test.deployments", provider)
-    run_sections.register("test.nothing", lambda run: None)
+    run_sections.register("test.nothing", lambda run, user: None)
     try:
         overview = panel(html(client, run_url(run_id)), "overview")
     finally:

@@ -6,9 +6,13 @@ from django.http import HttpRequest
 from django.urls import path
 
 from studio.api import Args, api_view, missing, request_user
+from studio.auth.access import access, on
+from studio.auth.permissions import MANAGE
+from tracking.access import EXPERIMENT, run_field
 from tracking.store import artifact_deletion
 
 
+@access(on(EXPERIMENT, MANAGE, run_field()))
 @api_view("POST")
 def DeleteRunArtifactApi(request: HttpRequest, args: Args) -> dict:
     """``{"run_id", "path"[, "dry_run"]}`` → ``{"files_deleted", "bytes_deleted"}``; a dry run only counts them."""

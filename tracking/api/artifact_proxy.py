@@ -21,7 +21,10 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.csrf import csrf_exempt
 
 from studio.api import Args, api_view, endpoint_not_found, error_response, json_response, translate_exception
+from studio.auth.access import PUBLIC, access
+from studio.auth.permissions import EDIT, MANAGE, READ
 from studio.errors import StudioError, invalid
+from tracking.access import on_artifact_path
 from tracking.artifacts import (
     MAX_PARTS,
     ArtifactEntry,
@@ -97,6 +100,14 @@ class RequestStream:
         return chunk
 
 
+# Paths are ``<experiment id>/...``: reads READ, writes EDIT, deletes MANAGE (as MLflow's auth app maps DELETE to
+# ``manage``), all on the experiment that owns the folder; see ``tracking.access.artifact_owner``. The multipart
+# calls write, so EDIT; they name the folder in the URL, and the file keeps it (``_destination`` adds a base name).
+PATH_READ = on_artifact_path(READ)
+PATH_EDIT = on_artifact_path(EDIT)
+PATH_MANAGE = on_artifact_path(MANAGE)
+
+
 def stream_view(*methods: str) -> Callable:
     """Like ``api_view`` but leaves the body unread, for views that stream it or stream their response."""
 
@@ -154,6 +165,7 @@ def _file_headers(response: HttpResponse, path: str, length: int) -> HttpRespons
     return response
 
 
+@access(PATH_READ)
 @stream_view("GET")
 def DownloadArtifactApi(request: HttpRequest, artifact_path: str) -> HttpResponse:
     store = get_artifact_store()
@@ -174,6 +186,7 @@ def DownloadArtifactApi(request: HttpRequest, artifact_path: str) -> HttpRespons
     return _file_headers(response, artifact_path, length)
 
 
+@access(PATH_EDIT)
 @stream_view("PUT")
 def UploadArtifactApi(request: HttpRequest, artifact_path: str) -> HttpResponse:
     path = check_writable(artifact_path)
@@ -182,6 +195,7 @@ def UploadArtifactApi(request: HttpRequest, artifact_path: str) -> HttpResponse:
     return json_response({})
 
 
+@access(PATH_MANAGE)
 @api_view("DELETE")
 def DeleteArtifactApi(request: HttpRequest, args: Args, artifact_path: str) -> dict:
     path = check_writable(artifact_path)
@@ -198,6 +212,7 @@ def entry_to_wire(entry: ArtifactEntry) -> dict[str, Any]:
     return payload
 
 
+@access(on_artifact_path(READ, in_query=True))
 @api_view("GET")
 def ListArtifactsApi(request: HttpRequest, args: Args) -> dict:
     """``files`` named relative to the listed directory; a file or a missing path lists as ``{}``."""
@@ -219,6 +234,7 @@ def _part_url(request: HttpRequest, path: str, upload_id: str, part_number: int)
     return request.build_absolute_uri(reverse(f"{namespace}:upload-part", args=[token]))
 
 
+@access(PATH_EDIT)
 @api_view("POST")
 def CreateMultipartUploadApi(request: HttpRequest, args: Args, artifact_path: str) -> dict:
     path = check_writable(_destination(artifact_path, args))  # an unsafe path is refused first, as in MLflow
@@ -232,6 +248,10 @@ def CreateMultipartUploadApi(request: HttpRequest, args: Args, artifact_path: st
     return {"upload_id": upload_id, "credentials": credentials}
 
 
+# The signed token is the credential, as a presigned S3 URL is: mpu/create issues it only after the EDIT check on
+# the path, and it names that exact (checked) path, the upload and the part, for PART_URL_MAX_AGE. The client PUTs
+# parts without its auth headers, so a rule that wanted a user would break multipart uploads.
+@access(PUBLIC)
 @stream_view("PUT")
 def UploadPartApi(request: HttpRequest, token: str) -> HttpResponse:
     """Receive one part at the URL ``mpu/create`` handed out; answers its ETag, which the client echoes back."""
@@ -245,6 +265,7 @@ def UploadPartApi(request: HttpRequest, token: str) -> HttpResponse:
     return response
 
 
+@access(PATH_EDIT)
 @api_view("POST")
 def CompleteMultipartUploadApi(request: HttpRequest, args: Args, artifact_path: str) -> dict:
     parts = []
@@ -257,6 +278,7 @@ def CompleteMultipartUploadApi(request: HttpRequest, args: Args, artifact_path: 
     return {}
 
 
+@access(PATH_EDIT)
 @api_view("POST")
 def AbortMultipartUploadApi(request: HttpRequest, args: Args, artifact_path: str) -> dict:
     get_artifact_store().abort_multipart(

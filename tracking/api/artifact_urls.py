@@ -5,13 +5,16 @@ from __future__ import annotations
 from django.urls import path
 
 from studio.api import method_router
+from studio.auth.access import access
 from tracking.api import artifact_proxy as views
 
 urlpatterns = [
     path("artifacts", views.ListArtifactsApi),
     path(
         "artifacts/<path:artifact_path>",
-        method_router(get=views.DownloadArtifactApi, put=views.UploadArtifactApi, delete=views.DeleteArtifactApi),
+        access(GET=views.PATH_READ, PUT=views.PATH_EDIT, DELETE=views.PATH_MANAGE)(
+            method_router(get=views.DownloadArtifactApi, put=views.UploadArtifactApi, delete=views.DeleteArtifactApi)
+        ),
     ),
     path("mpu/create/<path:artifact_path>", views.CreateMultipartUploadApi),
     path("mpu/complete/<path:artifact_path>", views.CompleteMultipartUploadApi),

@@ -6,7 +6,13 @@ from django.http import HttpRequest
 from django.urls import path
 
 from studio.api import Args, api_view
+from studio.auth.access import access, all_of, on
+from studio.auth.permissions import EDIT
+from tracking.access import EXPERIMENT, listed_models_field, run_field
 from tracking.store import inputs as store
+
+# EDIT on the run, and on every logged model it links (MLflow's ``_validate_can_update_run_and_models``).
+_LINK_MODELS = all_of(on(EXPERIMENT, EDIT, run_field()), on(EXPERIMENT, EDIT, listed_models_field()))
 
 
 def _dataset_input(args: Args, name: str) -> store.DatasetInputIn:
@@ -32,6 +38,7 @@ def _model_ids(args: Args) -> list[str]:
     return [args.sub(item, f"models[{i}]").str("model_id", required=True) for i, item in enumerate(args.list("models"))]
 
 
+@access(_LINK_MODELS)
 @api_view("POST")
 def LogInputsApi(request: HttpRequest, args: Args) -> dict:
     datasets = [
@@ -42,6 +49,7 @@ def LogInputsApi(request: HttpRequest, args: Args) -> dict:
     return {}
 
 
+@access(_LINK_MODELS)
 @api_view("POST")
 def LogOutputsApi(request: HttpRequest, args: Args) -> dict:
     models = []

@@ -8,7 +8,11 @@ from django.http import HttpRequest
 from django.urls import path
 
 from studio.api import Args, api_view, method_router, missing, request_user, wire_float
+from studio.auth import permissions
+from studio.auth.access import SIGNED_IN, access, all_of, on
+from studio.auth.permissions import EDIT, MANAGE, READ
 from studio.errors import invalid
+from tracking.access import EXPERIMENT, experiment_field, logged_model_kwarg, source_run_field
 from tracking.api.artifact_proxy import entry_to_wire
 from tracking.models import LoggedModel, LoggedModelStatus
 from tracking.store import logged_models as store
@@ -67,6 +71,13 @@ def _metric_to_wire(metric: Any) -> dict[str, Any]:
     return payload
 
 
+# A logged model follows its experiment, as in MLflow's auth app: reading READ, changing EDIT, and deleting it or one
+# of its tags MANAGE (MLflow's ``validate_can_delete_logged_model`` guards both).
+_READ = on(EXPERIMENT, READ, logged_model_kwarg())
+_EDIT = on(EXPERIMENT, EDIT, logged_model_kwarg())
+_MANAGE = on(EXPERIMENT, MANAGE, logged_model_kwarg())
+
+
 def _status(args: Args) -> str:
     """The status enum by name (proto3 JSON) or by number, both of which proto3 allows."""
     if not args.has("status"):
@@ -83,6 +94,7 @@ def _status(args: Args) -> str:
     )
 
 
+@access(all_of(on(EXPERIMENT, EDIT, experiment_field()), on(EXPERIMENT, READ, source_run_field())))
 @api_view("POST")
 def CreateLoggedModelApi(request: HttpRequest, args: Args) -> dict:
     model = store.create_logged_model(
@@ -113,23 +125,27 @@ def DeleteLoggedModelApi(request: HttpRequest, args: Args, model_id: str) -> dic
     return {}
 
 
+@access(_EDIT)
 @api_view("POST")
 def LogLoggedModelParamsApi(request: HttpRequest, args: Args, model_id: str) -> dict:
     store.log_logged_model_params(model_id=model_id, params=args.key_values("params"))
     return {}
 
 
+@access(_EDIT)
 @api_view("PATCH")
 def SetLoggedModelTagsApi(request: HttpRequest, args: Args, model_id: str) -> dict:
     return {"model": logged_model_to_wire(store.set_logged_model_tags(model_id=model_id, tags=args.key_values("tags")))}
 
 
+@access(_MANAGE)
 @api_view("DELETE")
 def DeleteLoggedModelTagApi(request: HttpRequest, args: Args, model_id: str, tag_key: str) -> dict:
     store.delete_logged_model_tag(model_id=model_id, key=tag_key)
     return {}
 
 
+@access(_READ)
 @api_view("GET")
 def ListLoggedModelArtifactsApi(request: HttpRequest, args: Args, model_id: str) -> dict:
     root_uri, entries = store.list_logged_model_artifacts(
@@ -157,6 +173,7 @@ def _order_by(args: Args) -> list[dict[str, Any]] | None:
     return order_by or None
 
 
+@access(SIGNED_IN)
 @api_view("POST")
 def SearchLoggedModelsApi(request: HttpRequest, args: Args) -> dict:
     datasets = []
@@ -170,6 +187,7 @@ def SearchLoggedModelsApi(request: HttpRequest, args: Args) -> dict:
         max_results=args.int("max_results"),
         order_by=_order_by(args),
         page_token=args.str("page_token") or None,
+        visible=permissions.visibility(request.user, "experiment"),
     )
     response: dict[str, Any] = {"models": [logged_model_to_wire(m) for m in models]}
     if token:
@@ -183,7 +201,9 @@ urlpatterns = [
     path("logged-models", CreateLoggedModelApi),
     path(
         "logged-models/<str:model_id>",
-        method_router(get=GetLoggedModelApi, patch=FinalizeLoggedModelApi, delete=DeleteLoggedModelApi),
+        access(GET=_READ, PATCH=_EDIT, DELETE=_MANAGE)(
+            method_router(get=GetLoggedModelApi, patch=FinalizeLoggedModelApi, delete=DeleteLoggedModelApi)
+        ),
     ),
     path("logged-models/<str:model_id>/params", LogLoggedModelParamsApi),
     path("logged-models/<str:model_id>/tags", SetLoggedModelTagsApi),

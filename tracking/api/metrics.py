@@ -14,7 +14,10 @@ from django.http import HttpRequest, StreamingHttpResponse
 from django.urls import path
 
 from studio.api import Args, api_view, wire_float
+from studio.auth.access import access, on
+from studio.auth.permissions import READ
 from studio.errors import invalid
+from tracking.access import EXPERIMENT, run_field, runs_field
 from tracking.store import metric_sampling as sampling
 from tracking.store import metrics as store
 
@@ -30,6 +33,7 @@ MAX_KEYS_SAMPLE = 100
 _DOCS_HINT = " See the API docs for more information about request parameters."
 
 
+@access(on(EXPERIMENT, READ, run_field()))
 @api_view("GET")
 def GetMetricHistoryApi(request: HttpRequest, args: Args) -> StreamingHttpResponse:
     run_id = args.run_id()
@@ -55,6 +59,7 @@ def _history_json(key: str, history: store.MetricHistory) -> Iterator[bytes]:
     yield tail + b"}"
 
 
+@access(on(EXPERIMENT, READ, runs_field("run_ids")))
 @api_view("GET")
 def GetMetricHistoryBulkIntervalApi(request: HttpRequest, args: Args) -> dict:
     # Checked in the order of MLflow's request schema, with its messages.
@@ -75,6 +80,7 @@ def GetMetricHistoryBulkIntervalApi(request: HttpRequest, args: Args) -> dict:
     return {"metrics": _metrics_with_run_ids(key, rows)} if rows else {}
 
 
+@access(on(EXPERIMENT, READ, runs_field("run_id")))
 @api_view("GET")
 def GetMetricHistoryBulkApi(request: HttpRequest, args: Args) -> dict:
     """The UI's older bulk endpoint (``/ajax-api/2.0/mlflow/metrics/get-history-bulk``), with MLflow's messages."""
@@ -115,6 +121,7 @@ def _query_int(args: Args, name: str, default: int | None = None) -> int | None:
         ) from None
 
 
+@access(on(EXPERIMENT, READ, runs_field("run_ids")))
 @api_view("GET", "POST")
 def SampleMetricsApi(request: HttpRequest, args: Args) -> dict:
     """Studio extension: each (run, key) series sampled to at most ``points`` buckets of last/min/max/count."""

@@ -8,7 +8,10 @@ from django.http import HttpRequest
 from django.urls import path
 
 from studio.api import INT64_MAX, INT64_MIN, Args, api_view, missing, request_user, to_float, to_int
+from studio.auth.access import access, all_of, on
+from studio.auth.permissions import EDIT, MANAGE, READ
 from studio.errors import invalid
+from tracking.access import EXPERIMENT, experiment_field, metric_models_field, run_field
 from tracking.api.serializers import run_info_to_wire, run_to_wire
 from tracking.store import runs as store
 from tracking.store.metrics import MetricIn
@@ -45,7 +48,15 @@ def _metrics(items: list) -> list[MetricIn]:
 _METRIC_LINKS = ("model_id", "dataset_name", "dataset_digest")
 _METRIC_LINKS_SET = frozenset(_METRIC_LINKS)
 
+# A run follows its experiment (MLflow's auth app): reading READ, changing EDIT, delete and restore MANAGE (MLflow's
+# ``can_delete``, which EDIT lacks). Metrics that name a logged model change it too: EDIT on its experiment as well.
+_READ = on(EXPERIMENT, READ, run_field())
+_EDIT = on(EXPERIMENT, EDIT, run_field())
+_MANAGE = on(EXPERIMENT, MANAGE, run_field())
+_LOG_METRICS = all_of(_EDIT, on(EXPERIMENT, EDIT, metric_models_field()))
 
+
+@access(on(EXPERIMENT, EDIT, experiment_field(default="0")))
 @api_view("POST")
 def CreateRunApi(request: HttpRequest, args: Args) -> dict:
     run, data = store.create_run(
@@ -58,12 +69,14 @@ def CreateRunApi(request: HttpRequest, args: Args) -> dict:
     return {"run": run_to_wire(run, data)}
 
 
+@access(_READ)
 @api_view("GET")
 def GetRunApi(request: HttpRequest, args: Args) -> dict:
     run = store.get_run(args.run_id())
     return {"run": run_to_wire(run, store.load_run_data([run.run_uuid])[run.run_uuid])}
 
 
+@access(_EDIT)
 @api_view("POST")
 def UpdateRunApi(request: HttpRequest, args: Args) -> dict:
     run = store.update_run(
@@ -72,36 +85,42 @@ def UpdateRunApi(request: HttpRequest, args: Args) -> dict:
     return {"run_info": run_info_to_wire(run)}
 
 
+@access(_MANAGE)
 @api_view("POST")
 def DeleteRunApi(request: HttpRequest, args: Args) -> dict:
     store.delete_run(run_id=args.run_id(), user=request_user(request))
     return {}
 
 
+@access(_MANAGE)
 @api_view("POST")
 def RestoreRunApi(request: HttpRequest, args: Args) -> dict:
     store.restore_run(run_id=args.run_id())
     return {}
 
 
+@access(_EDIT)
 @api_view("POST")
 def SetTagApi(request: HttpRequest, args: Args) -> dict:
     store.set_tag(run_id=args.run_id(), key=args.str("key", required=True), value=args.str("value", required=True))
     return {}
 
 
+@access(_EDIT)
 @api_view("POST")
 def DeleteTagApi(request: HttpRequest, args: Args) -> dict:
     store.delete_tag(run_id=args.run_id(), key=args.str("key", required=True))
     return {}
 
 
+@access(_EDIT)
 @api_view("POST")
 def LogParamApi(request: HttpRequest, args: Args) -> dict:
     store.log_param(run_id=args.run_id(), key=args.str("key", required=True), value=args.str("value", required=True))
     return {}
 
 
+@access(_LOG_METRICS)
 @api_view("POST")
 def LogMetricApi(request: HttpRequest, args: Args) -> dict:
     metric = {name: args.data.get(name) for name in ("key", "value", "timestamp", "step", *_METRIC_LINKS)}
@@ -109,6 +128,7 @@ def LogMetricApi(request: HttpRequest, args: Args) -> dict:
     return {}
 
 
+@access(_LOG_METRICS)
 @api_view("POST")
 def LogBatchApi(request: HttpRequest, args: Args) -> dict:
     store.log_batch(

@@ -6,6 +6,8 @@ from django.http import HttpRequest
 from django.urls import path
 
 from studio.api import Args, api_view, page_payload, to_int
+from studio.auth import permissions
+from studio.auth.access import SIGNED_IN, access
 from studio.errors import invalid
 from tracking.api.serializers import experiment_to_wire, runs_to_wire
 from tracking.store import searching as store
@@ -22,7 +24,7 @@ def _view_type(args: Args, name: str) -> str:
     if raw is None or raw == "":
         return "ACTIVE_ONLY"
     value = _VIEW_TYPE_NUMBERS.get(str(raw), raw)
-    if value not in store.VIEW_TYPES:
+    if not isinstance(value, str) or value not in store.VIEW_TYPES:
         raise invalid(f"Invalid value {raw!r} for parameter '{name}': expected one of {sorted(store.VIEW_TYPES)}.")
     return value
 
@@ -32,6 +34,7 @@ def _string_ids(args: Args, name: str) -> list[str]:
     return [str(to_int(name, v)) if not isinstance(v, str) else v for v in args.list(name)]
 
 
+@access(SIGNED_IN)  # the results are filtered to the experiments the caller may read
 @api_view("POST")
 def SearchRunsApi(request: HttpRequest, args: Args) -> dict:
     runs, token = store.search_runs(
@@ -41,10 +44,12 @@ def SearchRunsApi(request: HttpRequest, args: Args) -> dict:
         max_results=args.int("max_results", default=store.SEARCH_MAX_RESULTS_DEFAULT),
         order_by=args.str_list("order_by"),
         page_token=args.str("page_token"),
+        visible=permissions.visibility(request.user, "experiment"),
     )
     return page_payload("runs", runs_to_wire(runs), token)
 
 
+@access(SIGNED_IN)  # the results are filtered to the experiments the caller may read
 @api_view("GET", "POST")
 def SearchExperimentsApi(request: HttpRequest, args: Args) -> dict:
     experiments, token = store.search_experiments(
@@ -53,6 +58,7 @@ def SearchExperimentsApi(request: HttpRequest, args: Args) -> dict:
         filter_string=args.str("filter", default=""),
         order_by=args.str_list("order_by"),
         page_token=args.str("page_token"),
+        visible=permissions.visibility(request.user, "experiment"),
     )
     return page_payload("experiments", [experiment_to_wire(e) for e in experiments], token)
 

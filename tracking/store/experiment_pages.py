@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from django.db.models import Count, Expression, F, IntegerField, Max, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest, Lower
 
+from studio.auth.permissions import EVERYTHING, Visibility
 from tracking.models import Experiment, LifecycleStage, Run, RunStatus
 from tracking.store.experiments import DEFAULT_EXPERIMENT_ID
 
@@ -166,10 +167,11 @@ def _annotations(view: str) -> dict[str, Expression]:
 ORDER_KEYS = {"name": Lower("name"), "created": F("creation_time"), "deleted": F("deleted_time")}
 
 
-def experiment_page(listing: ExperimentListing) -> ExperimentPage:
+def experiment_page(listing: ExperimentListing, *, visible: Visibility = EVERYTHING) -> ExperimentPage:
     """The page of experiments a listing asks for, in three queries whatever the number of experiments: the count
-    of matches, the ids of the page in order, and the page's rows with their run figures."""
-    matching = Experiment.objects.filter(lifecycle_stage=listing.view)
+    of matches, the ids of the page in order, and the page's rows with their run figures. Only the experiments
+    ``visible`` allows are counted and paged."""
+    matching = visible.filter(Experiment.objects.filter(lifecycle_stage=listing.view))
     if listing.q:
         matching = matching.filter(name__icontains=listing.q)
     total = matching.count()
@@ -192,7 +194,8 @@ def experiment_page(listing: ExperimentListing) -> ExperimentPage:
     return ExperimentPage(listing=listing, experiments=experiments, total=total, page=page, pages=pages)
 
 
-def only_default_experiment() -> bool:
-    """Whether nobody has made an experiment yet: the only active one (if any) is ``Default``."""
+def only_default_experiment(*, visible: Visibility = EVERYTHING) -> bool:
+    """Whether nobody has made an experiment yet (that the caller may see): the only active one is ``Default``."""
     others = Experiment.objects.filter(lifecycle_stage=LifecycleStage.ACTIVE).exclude(pk=DEFAULT_EXPERIMENT_ID)
+    others = visible.filter(others)
     return not others.exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
+from studio.auth import permissions
 from studio.errors import StudioError, already_exists, invalid, not_found
 from tracking import validation
 from tracking.models import Experiment, ExperimentTag, LifecycleStage, Run
@@ -65,8 +66,15 @@ def ensure_default_experiment() -> Experiment:
     return experiment
 
 
-def create_experiment(*, name: str, artifact_location: str | None = None, tags: list[tuple[str, str]] = ()) -> int:
-    """Create an experiment; its artifacts live under ``mlflow-artifacts:/<id>`` unless a location is given."""
+def create_experiment(
+    *,
+    name: str,
+    artifact_location: str | None = None,
+    tags: list[tuple[str, str]] = (),
+    owner: permissions.User | None = None,
+) -> int:
+    """Create an experiment; its artifacts live under ``mlflow-artifacts:/<id>`` unless a location is given. The
+    ``owner`` (the signed-in creator) gets MANAGE on it."""
     validation.experiment_name(name)
     for key, value in tags:
         validation.experiment_tag(key, value)
@@ -82,6 +90,7 @@ def create_experiment(*, name: str, artifact_location: str | None = None, tags: 
             ExperimentTag.objects.bulk_create(
                 [ExperimentTag(experiment=experiment, key=k, value=v) for k, v in dict(tags).items()]
             )
+            permissions.grant_creator(owner, "experiment", experiment.pk)
     except IntegrityError:
         raise already_exists(f"Experiment(name={name}) already exists.") from None
     return experiment.pk

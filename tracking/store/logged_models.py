@@ -22,6 +22,7 @@ from mlflow.utils import validation as mv
 from mlflow.utils.name_utils import _generate_random_name
 from mlflow.utils.search_utils import SearchLoggedModelsPaginationToken, SearchLoggedModelsUtils
 
+from studio.auth.permissions import EVERYTHING, Visibility
 from studio.errors import invalid, not_found
 from tracking import artifacts, validation
 from tracking.models import (
@@ -376,8 +377,10 @@ def search_logged_models(
     max_results: int | None = None,
     order_by: list[dict[str, Any]] | None = None,
     page_token: str | None = None,
+    visible: Visibility = EVERYTHING,
 ) -> tuple[list[LoggedModel], str | None]:
-    """Active models of the experiments matching the filter, one page, and the next page's token (None at the end)."""
+    """Active models of the experiments matching the filter, one page, and the next page's token (None at the end).
+    Experiments ``visible`` hides are dropped before paging (the token keeps the ids asked for, which it checks)."""
     datasets = datasets or []
     if any(not d.name for d in datasets):
         raise invalid("`dataset_name` in the `datasets` clause must be specified.")
@@ -385,7 +388,7 @@ def search_logged_models(
     if max_results < 0:
         raise invalid(f"Invalid value {max_results} for parameter 'max_results' supplied.")
     offset = _offset(page_token, experiment_ids, filter_string, order_by)
-    ids = [validation.parse_experiment_id(e) for e in experiment_ids]
+    ids = visible.ids(validation.parse_experiment_id(e) for e in experiment_ids)
     query = _model_queryset().filter(experiment_id__in=ids).exclude(lifecycle_stage=LifecycleStage.DELETED)
     has_metric_filter = False
     for clause in _parse_filter(filter_string):

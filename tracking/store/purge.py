@@ -11,6 +11,7 @@ import posixpath
 
 from django.db import transaction
 
+from studio.auth import permissions
 from studio.cleanup.kinds import SkipItem
 from studio.errors import StudioError, invalid, not_found
 from tracking import artifacts
@@ -92,6 +93,8 @@ def purge_experiment_rows(experiment_id: str) -> bool:
                 "RESOURCE_CONFLICT",
             )
         experiment.delete()
+        # A later experiment may get the same id (SQLite reuses the highest): it must not inherit these grants.
+        permissions.forget("experiment", [int(experiment_id)])
     return True
 
 

@@ -24,6 +24,7 @@ from mlflow.utils.mlflow_tags import (
     MLFLOW_USER,
 )
 
+from studio.auth.permissions import EVERYTHING, Visibility
 from studio.errors import not_found
 from tracking.models import DatasetInput, Experiment, LifecycleStage, LoggedModel, MetricSeries, Run
 from tracking.store.runs import load_run_data
@@ -182,8 +183,9 @@ class RunPage:
         return self.run.lifecycle_stage == LifecycleStage.DELETED
 
 
-def run_page(run_id: str) -> RunPage:
-    """The run page of ``run_id`` (deleted runs too, marked so), in about a dozen queries for any run."""
+def run_page(run_id: str, *, visible: Visibility = EVERYTHING) -> RunPage:
+    """The run page of ``run_id`` (deleted runs too, marked so), in about a dozen queries for any run. A parent run
+    or a logged model in an experiment ``visible`` hides is left out (a run may name either across experiments)."""
     run = Run.objects.select_related("experiment").filter(pk=run_id).first()
     if run is None:
         raise not_found(f"Run with id={run_id} not found")
@@ -197,11 +199,11 @@ def run_page(run_id: str) -> RunPage:
         user_tags=[t for t in tags if not t[0].startswith(SYSTEM_TAG_PREFIX)],
         metrics=_metric_rows(run, data.metrics),
         datasets=[_dataset_row(d) for d in sorted(data.dataset_inputs, key=lambda d: d.dataset.name)],
-        logged_models=_logged_models(run, data.model_inputs, [m for m, _ in data.model_outputs]),
+        logged_models=_logged_models(run, data.model_inputs, [m for m, _ in data.model_outputs], visible),
         parent_id=dict(tags).get(MLFLOW_PARENT_RUN_ID, ""),
     )
     if page.parent_id:
-        page.parent = Run.objects.filter(pk=page.parent_id).first()
+        page.parent = visible.filter(Run.objects.filter(pk=page.parent_id), "experiment_id").first()
     children = list(_children(run)[: CHILD_LIMIT + 1])
     page.children, page.more_children = children[:CHILD_LIMIT], len(children) > CHILD_LIMIT
     return page
@@ -230,11 +232,11 @@ def _children(run: Run) -> Any:
     )
 
 
-def _logged_models(run: Run, inputs: list[str], outputs: list[str]) -> list[LoggedModelRow]:
+def _logged_models(run: Run, inputs: list[str], outputs: list[str], visible: Visibility) -> list[LoggedModelRow]:
     """Live logged models this run produced (its own, or linked as outputs) and used (linked as inputs)."""
     ids = set(inputs) | set(outputs)
     query = (
-        LoggedModel.objects.filter(Q(source_run_id=run.run_uuid) | Q(pk__in=ids))
+        visible.filter(LoggedModel.objects.filter(Q(source_run_id=run.run_uuid) | Q(pk__in=ids)), "experiment_id")
         .exclude(lifecycle_stage=LifecycleStage.DELETED)
         .prefetch_related("params", "metrics")
         .order_by("creation_timestamp_ms", "pk")

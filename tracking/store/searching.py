@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from studio.auth.permissions import EVERYTHING, Visibility
 from studio.errors import invalid
 from tracking import search
 from tracking.models import Experiment, LifecycleStage, Run
@@ -63,12 +64,14 @@ def search_runs(
     max_results: int = SEARCH_MAX_RESULTS_DEFAULT,
     order_by: Sequence[str] = (),
     page_token: str | None = None,
+    visible: Visibility = EVERYTHING,
 ) -> tuple[list[Run], str | None]:
     """One page of the runs of these experiments that match the filter, and the token of the next page (None on the
-    last). Order: the ``order_by`` keys, then ``start_time DESC``, then run id."""
+    last). Order: the ``order_by`` keys, then ``start_time DESC``, then run id. Experiments that ``visible`` hides are
+    left out before paging, so the offsets of the tokens count readable runs only."""
     _check_max_results(max_results)
     stages = _stages(run_view_type)
-    ids = _experiment_ids(experiment_ids)
+    ids = visible.ids(_experiment_ids(experiment_ids))
     condition = search.run_filter(filter_string)
     annotations, ordering = search.run_ordering(tuple(order_by))
     offset = search.page_offset(page_token)
@@ -90,16 +93,17 @@ def search_experiments(
     filter_string: str | None = None,
     order_by: Sequence[str] = (),
     page_token: str | None = None,
+    visible: Visibility = EVERYTHING,
 ) -> tuple[list[Experiment], str | None]:
     """One page of the experiments that match the filter (tags prefetched), and the next page's token. Default
-    order: ``creation_time DESC``, then ``experiment_id``."""
+    order: ``creation_time DESC``, then ``experiment_id``. Only those ``visible`` allows, filtered before paging."""
     _check_max_results(max_results)
     stages = _stages(view_type)
     condition = search.experiment_filter(filter_string)
     ordering = search.experiment_ordering(tuple(order_by))
     offset = search.page_offset(page_token)
     experiments = list(
-        Experiment.objects.filter(lifecycle_stage__in=stages)
+        visible.filter(Experiment.objects.filter(lifecycle_stage__in=stages))
         .filter(condition)
         .order_by(*ordering)
         .prefetch_related("tags")[offset : offset + max_results + 1]

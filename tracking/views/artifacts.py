@@ -283,4 +283,6 @@ def run_root(request: HttpRequest, run_id: str) -> ArtifactRoot:
     )
 
 
-urlpatterns: list = artifact_urlpatterns("runs/<str:run_id>/artifacts/", "run-artifacts", run_root)
+from tracking.access import RUN_READ  # noqa: E402 - kept beside its one use
+
+urlpatterns: list = artifact_urlpatterns("runs/<str:run_id>/artifacts/", "run-artifacts", run_root, rule=RUN_READ)

@@ -12,11 +12,15 @@ from django.urls import path
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_safe
 
+from studio.auth.access import access, on
+from studio.auth.permissions import READ
+from tracking.access import EXPERIMENT, compared_runs
 from tracking.store import run_compare, run_page
 from tracking.store.common import now_ms
 from tracking.views.run import X_AXIS_LABELS
 
 
+@access(on(EXPERIMENT, READ, compared_runs))  # READ on every compared run
 @require_safe
 def RunCompareView(request: HttpRequest) -> HttpResponse:
     """The runs of ``?runs=`` side by side."""

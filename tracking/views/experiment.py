@@ -15,11 +15,16 @@ from django.shortcuts import render
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST, require_safe
 
+from studio.auth.access import access, on
+from studio.auth.permissions import MANAGE, READ
 from studio.errors import StudioError
+from tracking.access import EXPERIMENT, experiment_kwarg
 from tracking.models import Experiment
 from tracking.store import experiments as experiment_store
 from tracking.store import run_table
 from tracking.store.common import now_ms
+
+_READ = on(EXPERIMENT, READ, experiment_kwarg())
 
 # session[COLUMNS_SESSION_KEY] = {experiment id: cols}; the most recently chosen last, the oldest dropped past a limit.
 COLUMNS_SESSION_KEY = "run_table_columns"
@@ -73,12 +78,14 @@ def _table(request: HttpRequest, experiment_id: int, template: str) -> HttpRespo
     return render(request, template, context, status=400 if page.error else 200)
 
 
+@access(_READ)
 @require_safe
 def ExperimentDetailView(request: HttpRequest, experiment_id: int) -> HttpResponse:
     """The experiment's page: the filter box, the column picker and the runs table."""
     return _table(request, experiment_id, "tracking/experiment_detail.html")
 
 
+@access(on(EXPERIMENT, MANAGE, experiment_kwarg()))
 @require_POST
 def ExperimentRetentionView(request: HttpRequest, experiment_id: int) -> HttpResponse:
     """Set or remove the experiment's trash retention rule (the form under its title), then back to its page."""
@@ -98,12 +105,14 @@ def ExperimentRetentionView(request: HttpRequest, experiment_id: int) -> HttpRes
     return HttpResponseRedirect(reverse("tracking:experiment-detail", args=[experiment_id]))
 
 
+@access(_READ)
 @require_safe
 def ExperimentRunsView(request: HttpRequest, experiment_id: int) -> HttpResponse:
     """The runs table alone, which the page's script fetches on a filter, sort, page or column change."""
     return _table(request, experiment_id, "tracking/experiment_detail_results.html")
 
 
+@access(_READ)
 @require_safe
 def ExperimentRunChildrenView(request: HttpRequest, experiment_id: int, run_id: str) -> HttpResponse:
     """One keyset page of a run's child runs, as table rows to put under the parent's row."""
@@ -118,6 +127,7 @@ def ExperimentRunChildrenView(request: HttpRequest, experiment_id: int, run_id: 
     return render(request, "tracking/experiment_detail_children.html", context)
 
 
+@access(_READ)
 @require_safe
 def ExperimentColumnsView(request: HttpRequest, experiment_id: int) -> HttpResponse:
     """The column picker's choices: every metric, param and tag key of the experiment's runs."""

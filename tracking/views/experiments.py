@@ -14,7 +14,11 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
 
 from studio.api import request_user
+from studio.auth import permissions
+from studio.auth.access import SIGNED_IN, access, on
+from studio.auth.permissions import EDIT, MANAGE
 from studio.errors import StudioError
+from tracking.access import EXPERIMENT, experiment_kwarg
 from tracking.store import experiment_pages
 from tracking.store import experiments as store
 from tracking.store.experiment_pages import ExperimentListing
@@ -32,7 +36,7 @@ def _posted_listing(request: HttpRequest) -> ExperimentListing:
 
 def _table_context(request: HttpRequest, listing: ExperimentListing) -> dict[str, Any]:
     """What the table fragment needs: one page of experiments and the links of its headers and pager."""
-    page = experiment_pages.experiment_page(listing)
+    page = experiment_pages.experiment_page(listing, visible=permissions.visibility(request.user, "experiment"))
     return {
         "page": page,
         "listing": listing,
@@ -48,7 +52,8 @@ def _render_list(request: HttpRequest, listing: ExperimentListing, status: int =
     context = {
         **_table_context(request, listing),
         "nav": "experiments",
-        "only_default": listing.view == "active" and experiment_pages.only_default_experiment(),
+        "only_default": listing.view == "active"
+        and experiment_pages.only_default_experiment(visible=permissions.visibility(request.user, "experiment")),
         "tracking_uri": request.build_absolute_uri("/").rstrip("/"),
         "view_links": {view: listing.view_link(view) for view in experiment_pages.VIEWS},
         **forms,
@@ -72,12 +77,14 @@ def _experiment_link(experiment_id: int, name: str) -> str:
     return format_html('<a href="{}">{}</a>', reverse("tracking:experiment-detail", args=[experiment_id]), name)
 
 
+@access(SIGNED_IN)
 @require_GET
 def ExperimentListView(request: HttpRequest) -> HttpResponse:
     """Experiments whose name contains ``q`` (case-insensitive), sorted and paged as the query string says."""
     return _render_list(request, _listing(request.GET))
 
 
+@access(SIGNED_IN)
 @require_GET
 def ExperimentListTableView(request: HttpRequest) -> HttpResponse:
     """The same listing's table alone, which the page's script fetches while the user types, sorts or pages."""
@@ -85,6 +92,7 @@ def ExperimentListTableView(request: HttpRequest) -> HttpResponse:
     return render(request, "tracking/experiment_list_table.html", _table_context(request, listing))
 
 
+@access(SIGNED_IN)
 @require_POST
 def ExperimentCreateView(request: HttpRequest) -> HttpResponse:
     """Create an experiment from the form (a name and an optional artifact location)."""
@@ -92,7 +100,7 @@ def ExperimentCreateView(request: HttpRequest) -> HttpResponse:
     name = request.POST.get("name", "").strip()
     location = request.POST.get("artifact_location", "").strip()
     try:
-        experiment_id = store.create_experiment(name=name, artifact_location=location or None)
+        experiment_id = store.create_experiment(name=name, artifact_location=location or None, owner=request.user)
     except StudioError as error:
         form = {"name": name, "artifact_location": location, "error": error.message}
         return _render_list(request, listing, status=_error_status(error), create=form)
@@ -100,6 +108,7 @@ def ExperimentCreateView(request: HttpRequest) -> HttpResponse:
     return _back_to(listing)
 
 
+@access(on(EXPERIMENT, EDIT, experiment_kwarg()))
 @require_POST
 def ExperimentRenameView(request: HttpRequest, experiment_id: int) -> HttpResponse:
     """Rename an experiment from the rename dialog."""
@@ -114,6 +123,7 @@ def ExperimentRenameView(request: HttpRequest, experiment_id: int) -> HttpRespon
     return _back_to(listing)
 
 
+@access(on(EXPERIMENT, MANAGE, experiment_kwarg()))
 @require_POST
 def ExperimentDeleteView(request: HttpRequest, experiment_id: int) -> HttpResponse:
     """Delete an experiment (and its runs, which come back with it on restore)."""
@@ -131,6 +141,7 @@ def ExperimentDeleteView(request: HttpRequest, experiment_id: int) -> HttpRespon
     return _back_to(listing)
 
 
+@access(on(EXPERIMENT, MANAGE, experiment_kwarg()))
 @require_POST
 def ExperimentRestoreView(request: HttpRequest, experiment_id: int) -> HttpResponse:
     """Restore a deleted experiment with the runs deleted together with it."""

@@ -9,8 +9,11 @@ from django.shortcuts import render
 from django.urls import path
 from django.views.decorators.http import require_safe
 
+from studio.auth import permissions
+from studio.auth.access import access
 from studio.errors import StudioError
 from tracking import run_sections
+from tracking.access import RUN_READ
 from tracking.store import run_page
 from tracking.store.common import now_ms
 from tracking.views.artifacts import run_artifacts_context
@@ -18,11 +21,12 @@ from tracking.views.artifacts import run_artifacts_context
 X_AXIS_LABELS = {"step": "Step", "wall": "Wall time", "relative": "Relative time"}
 
 
+@access(RUN_READ)
 @require_safe
 def RunDetailView(request: HttpRequest, run_id: str) -> HttpResponse:
     """One run, on the tab the query string names."""
     try:
-        page = run_page.run_page(run_id)
+        page = run_page.run_page(run_id, visible=permissions.visibility(request.user, "experiment"))
     except StudioError as exc:
         raise Http404(exc.message) from None
     context = {
@@ -30,7 +34,7 @@ def RunDetailView(request: HttpRequest, run_id: str) -> HttpResponse:
         "page": page,
         "run": page.run,
         "state": run_page.RunPageState.from_params(request.GET),
-        "sections": run_sections.sections_for(page.run),
+        "sections": run_sections.sections_for(page.run, request.user),
         "now_ms": now_ms(),
         "tabs": run_page.tab_links(request.GET),
         "x_axis_labels": X_AXIS_LABELS,

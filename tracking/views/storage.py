@@ -12,6 +12,7 @@ from django.shortcuts import render
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST, require_safe
 
+from studio.auth.access import STAFF, access
 from studio.errors import StudioError
 from tracking.store import storage, storage_page
 
@@ -26,6 +27,7 @@ def _page_url(experiment_id: str) -> str:
     return f"{url}?{urlencode({'experiment': experiment_id})}" if experiment_id else url
 
 
+@access(STAFF)
 @require_safe
 def StorageView(request: HttpRequest) -> HttpResponse:
     """Storage usage of the whole store, or of one experiment."""
@@ -38,6 +40,7 @@ def StorageView(request: HttpRequest) -> HttpResponse:
     return render(request, "tracking/storage.html", context)
 
 
+@access(STAFF)
 @require_POST
 def StorageRefreshView(request: HttpRequest) -> HttpResponse:
     """Rescan the stale roots now (a bounded batch), then show the page again."""
