@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 from django.apps import AppConfig
 
 if TYPE_CHECKING:
+    from studio.auth.permissions import User
     from tracking.models import Run
     from tracking.run_sections import RunSection
 
@@ -15,22 +16,38 @@ class RegistryConfig(AppConfig):
     name = "registry"
 
     def ready(self) -> None:
-        """Show the versions registered from a run on the run page (tracking cannot import the registry), and put
-        deleted models and versions in the trash."""
-        from registry import trash
+        """Show the versions registered from a run on the run page (tracking cannot import the registry), put
+        deleted models and versions in the trash, have the artifact proxy judge ``registry/<model id>/...`` on
+        that registered model (READ; the folder is read-only through the proxy anyway), and name registered models
+        on the permissions page."""
+        from django.urls import reverse
+
+        from registry import access, trash
+        from registry.models import RegisteredModel
+        from studio.auth import resources
         from studio.cleanup import kinds
-        from tracking import run_sections
+        from tracking import access as tracking_access
+        from tracking import artifacts, run_sections
 
         run_sections.register("registry.versions", registered_versions_section)
         kinds.register(trash.RegisteredModelKind())
         kinds.register(trash.ModelVersionKind())
+        tracking_access.register_artifact_root(artifacts.REGISTRY_ROOT, access.KIND, access.registry_path_model)
+        resources.register_queryset(
+            "registered_model",
+            label="registered model",
+            objects=RegisteredModel.objects,
+            url=lambda m: reverse("registry:model-detail", args=[m.name]),
+        )
 
 
-def registered_versions_section(run: Run) -> RunSection:
-    """The run page's box of the live model versions registered from the run or its logged models (3 queries)."""
+def registered_versions_section(run: Run, user: User) -> RunSection:
+    """The run page's box of the live versions registered from the run or its logged models that the user may see
+    (3 queries)."""
     from django.urls import reverse
 
     from registry.store.versions import versions_for_run
+    from studio.auth import permissions
     from tracking.run_sections import Cell, RunSection
 
     rows = [
@@ -45,7 +62,7 @@ def registered_versions_section(run: Run) -> RunSection:
             Cell(v.get_status_display()),
             Cell(time_ms=v.creation_timestamp),
         )
-        for v in versions_for_run(run_id=run.run_uuid)
+        for v in versions_for_run(run_id=run.run_uuid, visible=permissions.visibility(user, "registered_model"))
     ]
     return RunSection(
         title="Registered model versions",

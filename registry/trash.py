@@ -20,6 +20,7 @@ from django.db.models.functions import Coalesce
 from registry.models import ModelVersion, RegisteredModel, Stage
 from registry.store import events
 from registry.store.models import model_storage_folder, touch
+from studio.auth import permissions
 from studio.cleanup.kinds import Filter, SkipItem, TrashItem, TrashKind
 from studio.errors import StudioError, already_exists, invalid, not_found
 from tracking import artifacts
@@ -167,6 +168,8 @@ class RegisteredModelKind(TrashKind):
             if reason:
                 raise StudioError(f"Registered model '{model.name}' is still needed: {reason}", "RESOURCE_CONFLICT")
             model.delete()
+            # In the purge's transaction: no permission row outlives the model it was about.
+            permissions.forget("registered_model", [pk])
         return True
 
 

@@ -8,18 +8,22 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
 from studio.api import api_view
+from studio.auth.access import PUBLIC, SIGNED_IN, access
 
 
+@access(PUBLIC)  # probes carry no credentials
 def health(request: HttpRequest) -> HttpResponse:
     """MLflow's liveness probe: 200 ``OK``."""
     return HttpResponse("OK", content_type="text/plain")
 
 
+@access(PUBLIC)
 def version(request: HttpRequest) -> HttpResponse:
     """The MLflow version Studio speaks."""
     return HttpResponse(mlflow.__version__, content_type="text/plain")
 
 
+@access(PUBLIC)  # the client asks before it sends anything else; it says whether auth is on, nothing more
 @api_view("GET")
 def server_info(request: HttpRequest, args: object) -> dict:
     """Capabilities the 3.x client asks for once per process; Studio proxies artifacts with plain PUT/GET."""
@@ -34,6 +38,7 @@ def server_info(request: HttpRequest, args: object) -> dict:
     }
 
 
+@access(SIGNED_IN)
 def home(request: HttpRequest) -> HttpResponse:
     """The start page is the experiments page, as in MLflow's UI."""
     return redirect("tracking:experiment-list")

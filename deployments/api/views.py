@@ -11,11 +11,31 @@ from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
 from deployments import gateway, services
+from deployments.access import (
+    changed_deployment,
+    deployment_named,
+    endpoint_in_path,
+    endpoint_named,
+    new_deployment,
+    visible_models,
+)
 from deployments.api.serializers import deployment_to_wire, endpoint_to_wire, event_to_wire
 from deployments.runtimes.registry import available_runtimes
 from deployments.views.gateway import answer_response, content_type, read_body
 from studio.api import Args, api_view, endpoint_not_found, request_user, translate_exception
+from studio.auth.access import SIGNED_IN, access, on
+from studio.auth.permissions import EDIT, READ
 from studio.errors import invalid
+
+# A deployment follows the registered model it serves, an endpoint every model its deployments serve: reading needs
+# READ on them, changing EDIT. An endpoint with no deployment yet serves nothing, so the locators find no model and
+# any signed-in user may read or change it (as anyone signed in may create one). Listings show the endpoints whose
+# models the caller may read.
+KIND = "registered_model"
+READ_ENDPOINT = on(KIND, READ, endpoint_named("name"))
+EDIT_ENDPOINT = on(KIND, EDIT, endpoint_named("name"))
+READ_DEPLOYMENT = on(KIND, READ, deployment_named)
+EDIT_DEPLOYMENT = on(KIND, EDIT, deployment_named)
 
 
 def _endpoint(request: HttpRequest, name: str) -> dict[str, Any]:
@@ -23,12 +43,16 @@ def _endpoint(request: HttpRequest, name: str) -> dict[str, Any]:
     return endpoint_to_wire(endpoint, request)
 
 
+@access(SIGNED_IN)
 @api_view("GET")
 def ListEndpointsApi(request: HttpRequest, args: Args) -> dict:
-    """``GET endpoints/list``: every endpoint with its deployments, most recently changed first."""
-    return {"endpoints": [endpoint_to_wire(e, request) for e in services.list_endpoints()]}
+    """``GET endpoints/list``: every endpoint with its deployments, most recently changed first (those serving only
+    models the caller may read)."""
+    endpoints = services.list_endpoints(visible=visible_models(request))
+    return {"endpoints": [endpoint_to_wire(e, request) for e in endpoints]}
 
 
+@access(SIGNED_IN)
 @api_view("POST")
 def CreateEndpointApi(request: HttpRequest, args: Args) -> dict:
     """``POST endpoints/create {name, description}``: the endpoint and its two keys, which are never shown again."""
@@ -43,6 +67,7 @@ def CreateEndpointApi(request: HttpRequest, args: Args) -> dict:
     }
 
 
+@access(READ_ENDPOINT)
 @api_view("GET")
 def GetEndpointApi(request: HttpRequest, args: Args) -> dict:
     """``GET endpoints/get?name=…``."""
@@ -61,6 +86,7 @@ def _weights(args: Args) -> dict[str, int] | None:
     return {str(name): weight for name, weight in traffic.items()}
 
 
+@access(EDIT_ENDPOINT)
 @api_view("POST")
 def UpdateEndpointApi(request: HttpRequest, args: Args) -> dict:
     """``POST endpoints/update {name, description?, traffic?: {deployment: weight}, mirror?}``: change the
@@ -79,6 +105,7 @@ def UpdateEndpointApi(request: HttpRequest, args: Args) -> dict:
     return {"endpoint": _endpoint(request, name)}
 
 
+@access(EDIT_ENDPOINT)
 @api_view("POST")
 def DeleteEndpointApi(request: HttpRequest, args: Args) -> dict:
     """``POST endpoints/delete {name}``: the endpoint and all its deployments go (the servers are removed first)."""
@@ -86,6 +113,7 @@ def DeleteEndpointApi(request: HttpRequest, args: Args) -> dict:
     return {}
 
 
+@access(EDIT_ENDPOINT)
 @api_view("POST")
 def RegenerateKeyApi(request: HttpRequest, args: Args) -> dict:
     """``POST endpoints/regenerate-key {name, key: "primary"|"secondary"}``: the new key, shown once."""
@@ -94,6 +122,7 @@ def RegenerateKeyApi(request: HttpRequest, args: Args) -> dict:
     return {"key": key}
 
 
+@access(on(KIND, READ, endpoint_in_path("name")))
 @csrf_exempt
 def PredictApi(request: HttpRequest, name: str) -> HttpResponse:
     """``POST endpoints/<name>/invocations``: score through the endpoint for a caller Studio has authenticated (the
@@ -121,6 +150,7 @@ def _deployment(args: Args) -> Any:
     return services.get_deployment(endpoint=args.str("endpoint", required=True), name=args.str("name", required=True))
 
 
+@access(on(KIND, EDIT, new_deployment))
 @api_view("POST")
 def CreateDeploymentApi(request: HttpRequest, args: Args) -> dict:
     """``POST deployments/create {endpoint, name, model_name, version, runtime?, instances?, traffic_weight?,
@@ -140,17 +170,20 @@ def CreateDeploymentApi(request: HttpRequest, args: Args) -> dict:
     return {"deployment": deployment_to_wire(deployment)}
 
 
+@access(READ_DEPLOYMENT)
 @api_view("GET")
 def GetDeploymentApi(request: HttpRequest, args: Args) -> dict:
     """``GET deployments/get?endpoint=…&name=…``."""
     return {"deployment": deployment_to_wire(_deployment(args))}
 
 
+@access(on(KIND, READ, endpoint_named("endpoint")))
 @api_view("GET")
 def ListDeploymentsApi(request: HttpRequest, args: Args) -> dict:
     """``GET deployments/list[?endpoint=…]``: the deployments of one endpoint, or of all."""
     name = args.str("endpoint")
-    endpoints = [services.get_endpoint(name=name)] if name else services.list_endpoints()
+    # One endpoint is judged by the rule (READ on its models); all of them are filtered to the readable ones.
+    endpoints = [services.get_endpoint(name=name)] if name else services.list_endpoints(visible=visible_models(request))
     found = []
     for endpoint in endpoints:
         for deployment in endpoint.deployments.all():
@@ -159,6 +192,7 @@ def ListDeploymentsApi(request: HttpRequest, args: Args) -> dict:
     return {"deployments": found}
 
 
+@access(on(KIND, EDIT, changed_deployment))
 @api_view("POST")
 def UpdateDeploymentApi(request: HttpRequest, args: Args) -> dict:
     """``POST deployments/update {endpoint, name, version?, model_name?, instances?}``: build the new version (or
@@ -174,6 +208,7 @@ def UpdateDeploymentApi(request: HttpRequest, args: Args) -> dict:
 
 
 def _verb(verb: Any) -> Any:
+    @access(EDIT_DEPLOYMENT)
     @api_view("POST")
     def view(request: HttpRequest, args: Args) -> dict:
         deployment = verb(endpoint=args.str("endpoint", required=True), name=args.str("name", required=True))
@@ -189,6 +224,7 @@ StartDeploymentApi = _verb(services.start_deployment)
 DeleteDeploymentApi = _verb(services.delete_deployment)
 
 
+@access(READ_DEPLOYMENT)
 @api_view("GET")
 def ListDeploymentEventsApi(request: HttpRequest, args: Args) -> dict:
     """``GET deployments/events?endpoint=…&name=…[&after=<event id>][&limit=]``: events oldest first, with the
@@ -199,12 +235,14 @@ def ListDeploymentEventsApi(request: HttpRequest, args: Args) -> dict:
     return {"deployment": deployment_to_wire(deployment), "events": [event_to_wire(e) for e in events]}
 
 
+@access(READ_DEPLOYMENT)
 @api_view("GET")
 def GetDeploymentLogsApi(request: HttpRequest, args: Args) -> dict:
     """``GET deployments/logs?endpoint=…&name=…[&tail=200]``: the last lines the servers wrote."""
     return {"logs": services.read_logs(deployment=_deployment(args), tail=args.int("tail", default=200))}
 
 
+@access(SIGNED_IN)
 @api_view("GET")
 def ListRuntimesApi(request: HttpRequest, args: Args) -> dict:
     """``GET deployments/runtimes``: the runtimes this installation can run."""

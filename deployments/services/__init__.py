@@ -27,8 +27,10 @@ from deployments.services.endpoints import (
     list_events,
     read_logs,
     regenerate_key,
+    served_models,
     update_endpoint,
     validate_name,
+    with_served_model,
 )
 from deployments.services.traffic import prune_request_log
 from deployments.services.worker import (
@@ -63,6 +65,7 @@ __all__ = [
     "recover_stale_deployments",
     "regenerate_key",
     "run_deployment",
+    "served_models",
     "set_traffic",
     "start_deployment",
     "stop_deployment",
@@ -70,4 +73,5 @@ __all__ = [
     "update_deployment",
     "update_endpoint",
     "validate_name",
+    "with_served_model",
 ]

@@ -11,9 +11,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 from django.db import IntegrityError, transaction
-from django.db.models import Prefetch
+from django.db.models import F, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from deployments.models import Deployment, DeploymentEvent, DeploymentStatus, Endpoint
+from registry.models import RegisteredModel
+from studio.auth.permissions import EVERYTHING, Visibility
 from studio.errors import StudioError, already_exists, invalid, not_found
 
 # A DNS label of 3 to 32 characters (Azure's rule for endpoint names): it becomes part of URLs, process, container
@@ -100,11 +103,30 @@ def get_deployment(*, endpoint: str, name: str, for_update: bool = False) -> Dep
     return deployment
 
 
-def list_endpoints() -> list[Endpoint]:
-    """Every endpoint (newest change first) with its deployments, in two queries however many there are."""
-    deployments = Deployment.objects.order_by("name")
+def with_served_model(query: QuerySet[Deployment]) -> QuerySet[Deployment]:
+    """Deployments with ``served_model_id``: the registered model each serves, by its version (by the model's name
+    when the version row is gone; None when the model is gone too), in the same query."""
+    by_name = RegisteredModel.objects.filter(name=OuterRef("model_name")).values("pk")[:1]
+    return query.annotate(served_model_id=Coalesce(F("model_version__registered_model_id"), Subquery(by_name)))
+
+
+def served_models(*, endpoint: str) -> list[int]:
+    """The registered models an endpoint's deployments serve (none for an endpoint that does not exist)."""
+    query = with_served_model(Deployment.objects.filter(endpoint__name=endpoint, endpoint__deleting=False))
+    return sorted({pk for pk in query.values_list("served_model_id", flat=True) if pk is not None})
+
+
+def list_endpoints(*, visible: Visibility = EVERYTHING) -> list[Endpoint]:
+    """Every endpoint (newest change first) with its deployments, in two queries however many there are; only those
+    whose every served model is ``visible`` (an endpoint with no deployment serves nothing hidden)."""
+    deployments = with_served_model(Deployment.objects.order_by("name"))
     query = Endpoint.objects.filter(deleting=False).order_by("-updated_at", "name")
-    return list(query.prefetch_related(Prefetch("deployments", queryset=deployments)))
+    endpoints = list(query.prefetch_related(Prefetch("deployments", queryset=deployments)))
+    return [
+        e
+        for e in endpoints
+        if all(d.served_model_id is None or visible.allows(d.served_model_id) for d in e.deployments.all())
+    ]
 
 
 def regenerate_key(*, name: str, slot: Slot) -> str:

@@ -21,6 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from deployments import gateway
 from studio.api import translate_exception
+from studio.auth.access import PUBLIC, access
 from studio.errors import StudioError
 
 app_name = "deployments-gateway"
@@ -76,6 +77,9 @@ def answer_response(answer: gateway.Answer) -> HttpResponse:
     return response
 
 
+# PUBLIC to Studio's sign-in: the endpoint's own keys protect it (``gateway.authenticate``: ``Bearer <key>`` compared
+# in constant time with both key hashes, 401 otherwise), and scoring clients hold a key, not a Studio account.
+@access(PUBLIC)
 @csrf_exempt
 def invocations(request: HttpRequest, name: str) -> HttpResponse:
     """Score with an endpoint key (``Authorization: Bearer <key>``); ``X-Studio-Deployment`` picks a deployment

@@ -10,18 +10,23 @@ from django.urls import path
 from django.views.decorators.http import require_safe
 
 from deployments import services
+from deployments.access import endpoint_in_path, visible_models
 from deployments.api.serializers import endpoint_to_wire
 from deployments.services import pages
+from studio.auth.access import SIGNED_IN, access, on
+from studio.auth.permissions import READ
 from studio.errors import StudioError
 
 
+@access(SIGNED_IN)
 @require_safe
 def EndpointListView(request: HttpRequest) -> HttpResponse:
     """Every endpoint with its state and deployments; the page refreshes itself while a deployment works."""
-    endpoints = [endpoint_to_wire(e, request) for e in services.list_endpoints()]
+    endpoints = [endpoint_to_wire(e, request) for e in services.list_endpoints(visible=visible_models(request))]
     return render(request, "deployments/endpoint_list.html", {"nav": "deployments", "endpoints": endpoints})
 
 
+@access(on("registered_model", READ, endpoint_in_path("name")))
 @require_safe
 def EndpointDetailView(request: HttpRequest, name: str) -> HttpResponse:
     """One endpoint: URL and keys, deployments and their traffic, events and logs, and the Test console."""

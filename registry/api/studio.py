@@ -8,16 +8,21 @@ from typing import Any
 from django.http import HttpRequest
 from django.urls import path
 
+from registry.access import model_named, run_experiment, trail_models, visible_models
 from registry.api.serializers import alias_span_to_wire, event_to_wire, model_version_to_wire
 from registry.api.versions import version_arg
 from registry.store import events, versions
 from registry.validation import version_number
 from studio.api import Args, api_view
+from studio.auth import permissions
+from studio.auth.access import SIGNED_IN, access, on
+from studio.auth.permissions import READ
 from studio.errors import not_found
 from tracking.api.logged_models import logged_model_to_wire
 from tracking.api.serializers import experiment_to_wire, run_info_to_wire
 
 
+@access(SIGNED_IN)
 @api_view("GET")
 def ListRegistryEventsApi(request: HttpRequest, args: Args) -> dict:
     """``GET registry/events?name=…[&version=][&alias=][&action=…][&since=ms][&until=ms]``, newest first."""
@@ -30,6 +35,7 @@ def ListRegistryEventsApi(request: HttpRequest, args: Args) -> dict:
         until=args.int("until"),
         max_results=args.int("max_results", default=events.EVENTS_MAX_RESULTS_DEFAULT),
         page_token=args.int("page_token"),
+        visible=visible_models(request),  # a name may stand for several deleted models: only readable ones count
     )
     payload: dict[str, Any] = {}
     if found:
@@ -39,6 +45,7 @@ def ListRegistryEventsApi(request: HttpRequest, args: Args) -> dict:
     return payload
 
 
+@access(on("registered_model", READ, trail_models))
 @api_view("GET")
 def GetAliasHistoryApi(request: HttpRequest, args: Args) -> dict:
     """``GET registered-models/alias-history?name=…&alias=…``: every version the alias named, and when; with
@@ -53,10 +60,12 @@ def GetAliasHistoryApi(request: HttpRequest, args: Args) -> dict:
     return {"history": [alias_span_to_wire(s) for s in spans]} if spans else {}
 
 
+@access(on("registered_model", READ, model_named()))
 @api_view("GET")
 def GetModelVersionLineageApi(request: HttpRequest, args: Args) -> dict:
     """``GET model-versions/lineage?name=…&version=…``: the version with its run, logged model and experiment."""
-    lineage = versions.get_lineage(name=args.str("name", required=True), version=version_arg(args))
+    readable = permissions.visibility(request.user, "experiment")  # the run's details only if its experiment's
+    lineage = versions.get_lineage(name=args.str("name", required=True), version=version_arg(args), readable=readable)
     payload: dict[str, Any] = {
         "model_version": model_version_to_wire(lineage.version),
         "storage": {
@@ -74,10 +83,11 @@ def GetModelVersionLineageApi(request: HttpRequest, args: Args) -> dict:
     return payload
 
 
+@access(on("experiment", READ, run_experiment))
 @api_view("GET")
 def ListRunModelVersionsApi(request: HttpRequest, args: Args) -> dict:
     """``GET runs/model-versions?run_id=…``: the versions registered from a run or from its logged models."""
-    found = versions.versions_for_run(run_id=args.run_id())
+    found = versions.versions_for_run(run_id=args.run_id(), visible=visible_models(request))
     return {"model_versions": [model_version_to_wire(v) for v in found]} if found else {}
 
 

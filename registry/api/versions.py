@@ -5,9 +5,18 @@ from __future__ import annotations
 from django.http import HttpRequest
 from django.urls import path
 
+from registry.access import SOURCE_READABLE, model_named, visible_models
 from registry.api.serializers import model_version_to_wire
 from registry.store import versions as store
 from studio.api import Args, api_view, missing, page_payload, request_user
+from studio.auth.access import SIGNED_IN, access, all_of, on
+from studio.auth.permissions import EDIT, MANAGE, READ
+
+# A version follows its registered model (MLflow's auth app). Registering one also reads its source: READ on the
+# run's or logged model's experiment, or on the registered model it is copied from (``SOURCE_READABLE``).
+READ_MODEL = on("registered_model", READ, model_named())
+EDIT_MODEL = on("registered_model", EDIT, model_named())
+MANAGE_MODEL = on("registered_model", MANAGE, model_named())
 
 
 def version_arg(args: Args) -> str:
@@ -23,6 +32,7 @@ def version_arg(args: Args) -> str:
     return version
 
 
+@access(all_of(EDIT_MODEL, SOURCE_READABLE))
 @api_view("POST")
 def CreateModelVersionApi(request: HttpRequest, args: Args) -> dict:
     version = store.create_model_version(
@@ -38,12 +48,14 @@ def CreateModelVersionApi(request: HttpRequest, args: Args) -> dict:
     return {"model_version": model_version_to_wire(version)}
 
 
+@access(READ_MODEL)
 @api_view("GET")
 def GetModelVersionApi(request: HttpRequest, args: Args) -> dict:
     version = store.get_model_version(name=args.str("name", required=True), version=version_arg(args))
     return {"model_version": model_version_to_wire(version)}
 
 
+@access(EDIT_MODEL)
 @api_view("PATCH")
 def UpdateModelVersionApi(request: HttpRequest, args: Args) -> dict:
     version = store.update_model_version(
@@ -55,6 +67,7 @@ def UpdateModelVersionApi(request: HttpRequest, args: Args) -> dict:
     return {"model_version": model_version_to_wire(version)}
 
 
+@access(MANAGE_MODEL)
 @api_view("DELETE")
 def DeleteModelVersionApi(request: HttpRequest, args: Args) -> dict:
     store.delete_model_version(
@@ -63,6 +76,7 @@ def DeleteModelVersionApi(request: HttpRequest, args: Args) -> dict:
     return {}
 
 
+@access(EDIT_MODEL)
 @api_view("POST")
 def TransitionModelVersionStageApi(request: HttpRequest, args: Args) -> dict:
     version = store.transition_model_version_stage(
@@ -75,12 +89,14 @@ def TransitionModelVersionStageApi(request: HttpRequest, args: Args) -> dict:
     return {"model_version": model_version_to_wire(version)}
 
 
+@access(READ_MODEL)
 @api_view("GET")
 def GetModelVersionDownloadUriApi(request: HttpRequest, args: Args) -> dict:
     uri = store.get_model_version_download_uri(name=args.str("name", required=True), version=version_arg(args))
     return {"artifact_uri": uri}
 
 
+@access(SIGNED_IN)
 @api_view("GET")
 def SearchModelVersionsApi(request: HttpRequest, args: Args) -> dict:
     found, token = store.search_model_versions(
@@ -88,10 +104,12 @@ def SearchModelVersionsApi(request: HttpRequest, args: Args) -> dict:
         max_results=args.int("max_results", default=store.SEARCH_MODEL_VERSION_MAX_RESULTS_DEFAULT),
         order_by=args.str_list("order_by"),
         page_token_=args.str("page_token"),
+        visible=visible_models(request),
     )
     return page_payload("model_versions", [model_version_to_wire(v) for v in found], token)
 
 
+@access(EDIT_MODEL)
 @api_view("POST")
 def SetModelVersionTagApi(request: HttpRequest, args: Args) -> dict:
     store.set_model_version_tag(
@@ -104,6 +122,7 @@ def SetModelVersionTagApi(request: HttpRequest, args: Args) -> dict:
     return {}
 
 
+@access(EDIT_MODEL)
 @api_view("DELETE")
 def DeleteModelVersionTagApi(request: HttpRequest, args: Args) -> dict:
     store.delete_model_version_tag(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from registry.models import RegisteredModel, RegistryEvent
+from studio.auth.permissions import EVERYTHING, Visibility
 from studio.errors import invalid, not_found
 from tracking.store.common import now_ms
 
@@ -44,7 +45,7 @@ def record(
     )
 
 
-def _model_ids(name: str) -> list[int]:
+def model_ids_for_name(name: str) -> list[int]:
     """The ids a name stands for in the trail: the model that has it now, else every deleted model that had it."""
     current = RegisteredModel.objects.filter(name=name).values_list("pk", flat=True).first()
     if current is not None:
@@ -65,15 +66,20 @@ def list_events(
     until: int | None = None,
     max_results: int = EVENTS_MAX_RESULTS_DEFAULT,
     page_token: int | None = None,
+    visible: Visibility = EVERYTHING,
 ) -> tuple[list[RegistryEvent], int | None]:
     """The events of a model (by its current name, or a deleted model's last name), newest first, filtered by
-    version, alias, actions and a ``[since, until]`` time range; keyset pages by event id."""
+    version, alias, actions and a ``[since, until]`` time range, and to the ``visible`` models; keyset pages by
+    event id."""
     if not 1 <= max_results <= EVENTS_MAX_RESULTS_THRESHOLD:
         raise invalid(f"max_results must be between 1 and {EVENTS_MAX_RESULTS_THRESHOLD}, got {max_results}.")
     unknown = set(actions or ()) - set(Action.values)
     if unknown:
         raise invalid(f"Unknown event actions {sorted(unknown)}. Valid actions are {sorted(Action.values)}.")
-    query = RegistryEvent.objects.filter(registered_model_id__in=_model_ids(name))
+    ids = visible.ids(model_ids_for_name(name))
+    if not ids:  # as if the name were unknown: a model the caller may not read is not shown to exist
+        raise not_found(f"Registered Model with name={name} not found")
+    query = RegistryEvent.objects.filter(registered_model_id__in=ids)
     if version is not None:
         query = query.filter(version=version)
     if alias:
@@ -107,7 +113,7 @@ class AliasSpan:
 def alias_history(*, name: str, alias: str) -> list[AliasSpan]:
     """Every version an alias of a model has pointed to, oldest first."""
     events = RegistryEvent.objects.filter(
-        registered_model_id__in=_model_ids(name),
+        registered_model_id__in=model_ids_for_name(name),
         alias=alias,
         action__in=[Action.ALIAS_SET, Action.ALIAS_DELETED],
     ).order_by("id")

@@ -15,6 +15,7 @@ from registry.models import ModelVersion, RegisteredModel, RegisteredModelTag, R
 from registry.store import events
 from registry.store.models import ModelDetails, get_model_row, load_details, with_details
 from registry.store.search import model_filter
+from studio.auth.permissions import EVERYTHING, Visibility
 from tracking.models import Run
 
 PAGE_SIZE = 50
@@ -169,12 +170,13 @@ class ModelPage:
         }
 
 
-def model_page(listing: ModelListing) -> ModelPage:
-    """The models a listing asks for, prompts left out, in seven queries whatever their number: the count, the
-    page's rows, and their tags, aliases, latest versions per stage and those versions' tags and aliases."""
+def model_page(listing: ModelListing, *, visible: Visibility = EVERYTHING) -> ModelPage:
+    """The ``visible`` models a listing asks for, prompts left out, in seven queries whatever their number: the
+    count, the page's rows, and their tags, aliases, latest versions per stage and those versions' tags and
+    aliases."""
     tag = TagCondition.parse(listing.tag)
     # model_filter("") is the REST search's own condition: every registered model that is not a prompt.
-    matching = RegisteredModel.objects.filter(model_filter(""), tag.q())
+    matching = visible.filter(RegisteredModel.objects.filter(model_filter(""), tag.q()), "pk")
     if listing.q:
         matching = matching.filter(name__icontains=listing.q)
     total = matching.count()

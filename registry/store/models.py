@@ -20,6 +20,8 @@ from registry.models import (
 )
 from registry.store import events
 from registry.store.search import model_filter, model_ordering
+from studio.auth import permissions
+from studio.auth.permissions import EVERYTHING, Visibility
 from studio.errors import already_exists, invalid, not_found
 from tracking import artifacts
 from tracking.search import cut_page, page_offset
@@ -72,8 +74,10 @@ def create_registered_model(
     description: str = "",
     deployment_job_id: str = "",
     user: str = "",
+    owner: permissions.User | None = None,
 ) -> RegisteredModel:
-    """Create a model with no versions; a taken name is RESOURCE_ALREADY_EXISTS (which the client tolerates)."""
+    """Create a model with no versions; a taken name is RESOURCE_ALREADY_EXISTS (which the client tolerates). The
+    ``owner`` (the signed-in creator) gets MANAGE on it."""
     validation.model_name(name)
     validation.id_field("deployment_job_id", deployment_job_id or "")
     tag_map = dict(tags)
@@ -94,6 +98,7 @@ def create_registered_model(
                 [RegisteredModelTag(registered_model=model, key=k, value=v) for k, v in tag_map.items()]
             )
             events.record(model, Action.MODEL_CREATED, user=user, new_value=name, timestamp=now)
+            permissions.grant_creator(owner, "registered_model", model.pk)
     except IntegrityError:
         raise already_exists(f"Registered Model (name={name}) already exists.") from None
     return model
@@ -198,8 +203,10 @@ def search_registered_models(
     max_results: int = SEARCH_REGISTERED_MODEL_MAX_RESULTS_DEFAULT,
     order_by: Sequence[str] = (),
     page_token_: str | None = None,
+    visible: Visibility = EVERYTHING,
 ) -> tuple[list[ModelDetails], str | None]:
-    """One page of the models matching the filter (prompts excluded unless asked for), and the next page's token."""
+    """One page of the ``visible`` models matching the filter (prompts excluded unless asked for), and the next
+    page's token."""
     if max_results < 1:
         raise invalid(
             f"Invalid value for request parameter max_results. It must be a positive integer, got {max_results}"
@@ -212,7 +219,9 @@ def search_registered_models(
     condition = model_filter(filter_string)
     ordering = model_ordering(tuple(order_by))
     offset = page_offset(page_token_)
-    rows = list(RegisteredModel.objects.filter(condition).order_by(*ordering)[offset : offset + max_results + 1])
+    # Filtered before the page is cut, so that pages stay full and tokens stay valid.
+    matching = visible.filter(RegisteredModel.objects.filter(condition), "pk")
+    rows = list(matching.order_by(*ordering)[offset : offset + max_results + 1])
     page, token = cut_page(rows, offset, max_results)
     return load_details(page), token
 

@@ -32,6 +32,7 @@ from registry.store.models import (
     with_details,
 )
 from registry.store.search import version_filter, version_ordering
+from studio.auth.permissions import EVERYTHING, Visibility
 from studio.errors import StudioError, already_exists, invalid, not_found
 from tracking import artifacts
 from tracking.models import Experiment, LoggedModel, LoggedModelTag, Run
@@ -337,8 +338,10 @@ def search_model_versions(
     max_results: int = SEARCH_MODEL_VERSION_MAX_RESULTS_DEFAULT,
     order_by: Sequence[str] = (),
     page_token_: str | None = None,
+    visible: Visibility = EVERYTHING,
 ) -> tuple[list[ModelVersion], str | None]:
-    """One page of the live versions matching the filter, and the next page's token (None on the last)."""
+    """One page of the live versions of ``visible`` models matching the filter, and the next page's token (None on
+    the last)."""
     if max_results < 1:
         raise invalid(f"Invalid value for max_results. It must be a positive integer, but got {max_results}")
     if max_results > SEARCH_MODEL_VERSION_MAX_RESULTS_THRESHOLD:
@@ -349,7 +352,7 @@ def search_model_versions(
     condition = version_filter(filter_string)
     ordering = version_ordering(tuple(order_by))
     offset = page_offset(page_token_)
-    query = live_versions().filter(condition).order_by(*ordering)
+    query = visible.filter(live_versions().filter(condition), "registered_model_id").order_by(*ordering)
     page, token = cut_page(list(query[offset : offset + max_results + 1]), offset, max_results)
     return with_details(page), token
 
@@ -372,12 +375,12 @@ def copy_model_version(*, src_name: str, src_version: str | int, dst_name: str, 
     )
 
 
-def versions_for_run(*, run_id: str) -> list[ModelVersion]:
-    """The live versions registered from a run, directly or through one of its logged models; newest first."""
+def versions_for_run(*, run_id: str, visible: Visibility = EVERYTHING) -> list[ModelVersion]:
+    """The live versions of ``visible`` models registered from a run, directly or through one of its logged models;
+    newest first."""
     logged = LoggedModel.objects.filter(source_run_id=run_id).values("model_id")
-    return with_details(
-        live_versions().filter(Q(run_id=run_id) | Q(model_id__in=logged)).order_by("-creation_timestamp", "-pk")
-    )
+    found = visible.filter(live_versions().filter(Q(run_id=run_id) | Q(model_id__in=logged)), "registered_model_id")
+    return with_details(found.order_by("-creation_timestamp", "-pk"))
 
 
 @dataclass(frozen=True)
@@ -390,11 +393,15 @@ class Lineage:
     experiment: Experiment | None
 
 
-def get_lineage(*, name: str, version: str | int) -> Lineage:
-    """A version with the run, logged model and experiment it was registered from, as far as they still exist."""
+def get_lineage(*, name: str, version: str | int, readable: Visibility = EVERYTHING) -> Lineage:
+    """A version with the run, logged model and experiment it was registered from, as far as they still exist and
+    their experiment is ``readable`` (experiment visibility): the version itself carries only their ids."""
     row = get_version_row(name, version)
     run = Run.objects.filter(pk=row.run_id).first() if row.run_id else None
     logged = LoggedModel.objects.filter(pk=row.model_id).first() if row.model_id else None
     experiment_id = row.experiment_id if row.experiment_id is not None else getattr(run, "experiment_id", None)
     experiment = Experiment.objects.filter(pk=experiment_id).first() if experiment_id is not None else None
+    run = run if run is None or readable.allows(run.experiment_id) else None
+    logged = logged if logged is None or readable.allows(logged.experiment_id) else None
+    experiment = experiment if experiment is None or readable.allows(experiment.pk) else None
     return Lineage(row, run, logged, experiment)

@@ -16,33 +16,45 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST, require_safe
 
+from registry.access import model_in_path, visible_models
 from registry.store import aliases, model_pages
 from registry.store import models as store
 from registry.store.model_pages import DetailState, ModelListing
 from studio.api import request_user
+from studio.auth.access import SIGNED_IN, access, on
+from studio.auth.permissions import EDIT, MANAGE, READ
 from studio.errors import StudioError
+
+# The same levels as the REST API's: reading READ, changing EDIT, deleting MANAGE; the list shows readable models.
+READ_MODEL = on("registered_model", READ, model_in_path("name"))
+EDIT_MODEL = on("registered_model", EDIT, model_in_path("name"))
+MANAGE_MODEL = on("registered_model", MANAGE, model_in_path("name"))
 
 # --- the models page -----------------------------------------------------------------------------------------------
 
 
-def _results_context(listing: ModelListing) -> dict[str, Any]:
-    """What the results fragment needs: one page of models and the links of its headers and pager."""
-    return {"page": model_pages.model_page(listing), "listing": listing, "headers": listing.headers()}
+def _results_context(request: HttpRequest, listing: ModelListing) -> dict[str, Any]:
+    """What the results fragment needs: one page of the models the user may read, and the links of its headers and
+    pager."""
+    page = model_pages.model_page(listing, visible=visible_models(request))
+    return {"page": page, "listing": listing, "headers": listing.headers()}
 
 
+@access(SIGNED_IN)
 @require_safe
 def ModelListView(request: HttpRequest) -> HttpResponse:
     """Registered models (prompts aside) whose name contains ``q`` and that carry the ``tag``, sorted and paged."""
     listing = ModelListing.from_params(request.GET)
-    context = {**_results_context(listing), "nav": "models", "next": listing.query_string()}
+    context = {**_results_context(request, listing), "nav": "models", "next": listing.query_string()}
     return render(request, "registry/model_list.html", context)
 
 
+@access(SIGNED_IN)
 @require_safe
 def ModelListResultsView(request: HttpRequest) -> HttpResponse:
     """The same listing's results alone, which the page's script fetches as the user types, sorts or pages."""
     listing = ModelListing.from_params(request.GET)
-    return render(request, "registry/model_list_results.html", _results_context(listing))
+    return render(request, "registry/model_list_results.html", _results_context(request, listing))
 
 
 # --- a model's page ------------------------------------------------------------------------------------------------
@@ -64,6 +76,7 @@ def _render_detail(request: HttpRequest, name: str, *, status: int = 200, **form
     return render(request, "registry/model_detail.html", context, status=status)
 
 
+@access(READ_MODEL)
 @require_safe
 def ModelDetailView(request: HttpRequest, name: str) -> HttpResponse:
     """One registered model: about, description, tags, aliases and their history, and a page of its versions."""
@@ -83,6 +96,7 @@ def _act(
     return HttpResponseRedirect(_detail_url(name, at))
 
 
+@access(EDIT_MODEL)
 @require_POST
 def ModelDescriptionView(request: HttpRequest, name: str) -> HttpResponse:
     """Replace the model's description (Markdown) through ``update_registered_model``."""
@@ -91,6 +105,7 @@ def ModelDescriptionView(request: HttpRequest, name: str) -> HttpResponse:
     return _act(request, name, call, form="description", typed={"text": text}, done="Saved the description.", at="")
 
 
+@access(EDIT_MODEL)
 @require_POST
 def ModelTagSetView(request: HttpRequest, name: str) -> HttpResponse:
     """Add a tag, or change the value of one the model has."""
@@ -100,6 +115,7 @@ def ModelTagSetView(request: HttpRequest, name: str) -> HttpResponse:
     return _act(request, name, call, form="tag", typed={"key": key, "value": value}, done=done, at="model-tags")
 
 
+@access(EDIT_MODEL)
 @require_POST
 def ModelTagDeleteView(request: HttpRequest, name: str) -> HttpResponse:
     """Remove a tag of the model."""
@@ -108,6 +124,7 @@ def ModelTagDeleteView(request: HttpRequest, name: str) -> HttpResponse:
     return _act(request, name, call, form="tag", typed={"key": key}, done=f"Deleted tag {key}.", at="model-tags")
 
 
+@access(EDIT_MODEL)
 @require_POST
 def ModelAliasSetView(request: HttpRequest, name: str) -> HttpResponse:
     """Point an alias at a version: a new alias, or an existing one moved (MLflow's alias rules apply)."""
@@ -119,6 +136,7 @@ def ModelAliasSetView(request: HttpRequest, name: str) -> HttpResponse:
     return _act(request, name, call, form="alias", typed=typed, done=done, at="model-aliases")
 
 
+@access(EDIT_MODEL)
 @require_POST
 def ModelAliasDeleteView(request: HttpRequest, name: str) -> HttpResponse:
     """Remove an alias (the version it pointed to stays)."""
@@ -128,6 +146,7 @@ def ModelAliasDeleteView(request: HttpRequest, name: str) -> HttpResponse:
     return _act(request, name, call, form="alias", typed={"alias": alias}, done=done, at="model-aliases")
 
 
+@access(EDIT_MODEL)
 @require_POST
 def ModelRenameView(request: HttpRequest, name: str) -> HttpResponse:
     """Rename the model and go to its page under the new name."""
@@ -140,6 +159,7 @@ def ModelRenameView(request: HttpRequest, name: str) -> HttpResponse:
     return HttpResponseRedirect(_detail_url(model.name))
 
 
+@access(MANAGE_MODEL)
 @require_POST
 def ModelDeleteView(request: HttpRequest, name: str) -> HttpResponse:
     """Delete the model with its versions, tags and aliases, and go back to the models page."""

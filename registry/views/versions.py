@@ -15,13 +15,20 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST, require_safe
 
 from registry import mlmodel
+from registry.access import model_in_path
 from registry.models import ModelVersion, Stage
 from registry.store import versions as store
 from studio.api import request_user
+from studio.auth.access import access, on
+from studio.auth.permissions import EDIT, MANAGE, READ
 from studio.errors import StudioError, not_found
 from tracking.artifacts import browse, get_artifact_store
 from tracking.views.artifacts import ArtifactRoot, artifact_urlpatterns, browser_context
 
+# A version follows its registered model, as in the REST API.
+READ_MODEL = on("registered_model", READ, model_in_path("name"))
+EDIT_MODEL = on("registered_model", EDIT, model_in_path("name"))
+MANAGE_MODEL = on("registered_model", MANAGE, model_in_path("name"))
 TABS = {"overview": "Overview", "artifacts": "Artifacts", "mlmodel": "MLmodel"}
 STAGES = [Stage.NONE, Stage.STAGING, Stage.PRODUCTION, Stage.ARCHIVED]
 
@@ -98,6 +105,7 @@ def _render(request: HttpRequest, name: str, version: str, tab: str, status: int
     return render(request, "registry/version_detail.html", context, status=status)
 
 
+@access(READ_MODEL)
 @require_safe
 def VersionDetailView(request: HttpRequest, name: str, version: str) -> HttpResponse:
     """One version of a registered model, on the tab the query string names (the overview by default)."""
@@ -115,6 +123,7 @@ def _refused(
     return _render(request, name, version, "overview", status=status, **{form: {**typed, "error": error.message}})
 
 
+@access(EDIT_MODEL)
 @require_POST
 def VersionDescriptionView(request: HttpRequest, name: str, version: str) -> HttpResponse:
     """Change the version's description (Markdown)."""
@@ -127,6 +136,7 @@ def VersionDescriptionView(request: HttpRequest, name: str, version: str) -> Htt
     return HttpResponseRedirect(version_url(name, version))
 
 
+@access(EDIT_MODEL)
 @require_POST
 def VersionTagSetView(request: HttpRequest, name: str, version: str) -> HttpResponse:
     """Set a tag of the version (a new one, or a new value for an existing key)."""
@@ -139,6 +149,7 @@ def VersionTagSetView(request: HttpRequest, name: str, version: str) -> HttpResp
     return HttpResponseRedirect(version_url(name, version) + "#version-tags")
 
 
+@access(EDIT_MODEL)
 @require_POST
 def VersionTagDeleteView(request: HttpRequest, name: str, version: str) -> HttpResponse:
     """Remove a tag of the version."""
@@ -151,6 +162,7 @@ def VersionTagDeleteView(request: HttpRequest, name: str, version: str) -> HttpR
     return HttpResponseRedirect(version_url(name, version) + "#version-tags")
 
 
+@access(EDIT_MODEL)
 @require_POST
 def VersionStageView(request: HttpRequest, name: str, version: str) -> HttpResponse:
     """Move the version to a stage, archiving the others in that stage when asked."""
@@ -167,6 +179,7 @@ def VersionStageView(request: HttpRequest, name: str, version: str) -> HttpRespo
     return HttpResponseRedirect(version_url(name, version))
 
 
+@access(MANAGE_MODEL)
 @require_POST
 def VersionDeleteView(request: HttpRequest, name: str, version: str) -> HttpResponse:
     """Delete the version (its number stays taken) and go to the model's page."""
@@ -214,5 +227,10 @@ urlpatterns = [
     path(f"{PREFIX}tags/delete/", VersionTagDeleteView, name="version-tag-delete"),
     path(f"{PREFIX}stage/", VersionStageView, name="version-stage"),
     path(f"{PREFIX}delete/", VersionDeleteView, name="version-delete"),
-    *artifact_urlpatterns("models/<str:model_name>/versions/<str:version>/files/", "version-files", version_files),
+    *artifact_urlpatterns(
+        "models/<str:model_name>/versions/<str:version>/files/",
+        "version-files",
+        version_files,
+        rule=on("registered_model", READ, model_in_path("model_name")),
+    ),
 ]

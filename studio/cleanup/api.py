@@ -2,7 +2,8 @@
 
 ``trash/list``, ``trash/restore``, ``trash/plan`` (the dry run), ``purge-jobs/create``, ``purge-jobs/get`` and
 ``purge-jobs/list``. A selection is ``{"items": [{"kind", "id"}]}`` or any of ``older_than_days``, ``kinds``,
-``experiment_ids`` and ``run_ids`` (``mlflow gc``'s options).
+``experiment_ids`` and ``run_ids`` (``mlflow gc``'s options). Everything here is for staff: the trash lists and
+restores everyone's deleted things, and purges cannot be undone.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from django.http import HttpRequest
 from django.urls import path
 
 from studio.api import Args, api_view, request_user
+from studio.auth.access import STAFF, access
 from studio.cleanup import jobs
 from studio.cleanup.kinds import Filter, TrashItem, all_kinds, get_kind
 from studio.errors import invalid
@@ -36,9 +38,7 @@ def selection_from(args: Args) -> jobs.Selection:
     for i, entry in enumerate(args.list("items")):
         item = args.sub(entry, f"items[{i}]")
         items.append((item.str("kind", required=True), item.str("id", required=True)))
-    older = args.float("older_than_days")
-    if older is not None and older < 0:
-        raise invalid("older_than_days must not be negative")
+    older = _older_than_days(args)
     return jobs.Selection(
         items=tuple(items),
         older_than_days=older,
@@ -84,13 +84,23 @@ def job_to_json(job: PurgeJob, *, with_log: bool = False) -> dict[str, Any]:
     return payload
 
 
+MAX_AGE_DAYS = 1_000_000  # beyond any timestamp in milliseconds that fits the columns
+
+
+def _older_than_days(args: Args) -> float | None:
+    """The age filter: a number of days from 0 up (NaN and infinities are no age, and refused)."""
+    older = args.float("older_than_days")
+    if older is not None and not 0 <= older <= MAX_AGE_DAYS:
+        raise invalid(f"older_than_days must be a number of days from 0 to {MAX_AGE_DAYS:,}")
+    return older
+
+
+@access(STAFF)
 @api_view("GET")
 def ListTrashApi(request: HttpRequest, args: Args) -> dict:
     """Deleted things of one kind (or a count of each kind when no kind is given)."""
     kind_name = args.str("kind")
-    older = args.float("older_than_days")
-    if older is not None and older < 0:
-        raise invalid("older_than_days must not be negative")
+    older = _older_than_days(args)
     where = Filter(older_than_ms=jobs.older_than_ms(older))
     if not kind_name:
         return {"counts": {kind.kind: kind.count(where) for kind in all_kinds()}}
@@ -101,6 +111,7 @@ def ListTrashApi(request: HttpRequest, args: Args) -> dict:
     return {"items": [item_to_json(i) for i in kind.list(where, limit=limit)], "total": kind.count(where)}
 
 
+@access(STAFF)
 @api_view("POST")
 def RestoreTrashApi(request: HttpRequest, args: Args) -> dict:
     """Take one thing out of the trash."""
@@ -110,12 +121,14 @@ def RestoreTrashApi(request: HttpRequest, args: Args) -> dict:
     return {}
 
 
+@access(STAFF)
 @api_view("POST")
 def PlanPurgeApi(request: HttpRequest, args: Args) -> dict:
     """The dry run: what a purge of this selection removes and how many bytes come back; nothing changes."""
     return plan_to_json(jobs.plan(selection_from(args)))
 
 
+@access(STAFF)
 @api_view("POST")
 def CreatePurgeJobApi(request: HttpRequest, args: Args) -> dict:
     """Plan the selection again and queue it as a purge job for a worker."""
@@ -123,12 +136,14 @@ def CreatePurgeJobApi(request: HttpRequest, args: Args) -> dict:
     return {"job": job_to_json(job)}
 
 
+@access(STAFF)
 @api_view("GET")
 def GetPurgeJobApi(request: HttpRequest, args: Args) -> dict:
     """A purge job with its log and failed items."""
     return {"job": job_to_json(jobs.get_job(args.str("job_id", required=True)), with_log=True)}
 
 
+@access(STAFF)
 @api_view("GET")
 def ListPurgeJobsApi(request: HttpRequest, args: Args) -> dict:
     """The most recent purge jobs."""

@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from studio.auth.access import STAFF, access
 from studio.cleanup import jobs
 from studio.cleanup.api import job_to_json
 from studio.cleanup.kinds import Filter, all_kinds
@@ -26,6 +27,7 @@ def _older_than(request: HttpRequest) -> tuple[float | None, str]:
     return (days, "") if days >= 0 else (None, "The number of days cannot be negative.")
 
 
+@access(STAFF)  # the trash holds everyone's deleted things: for staff, as purges are
 @require_GET
 def TrashView(request: HttpRequest) -> HttpResponse:
     """Deleted things of one kind at a time (tabs with counts), with restore and purge, and the recent purge jobs."""
