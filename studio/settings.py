@@ -75,6 +75,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # The Content-Security-Policy of every HTML page (Django 5.2 has none of its own).
+    "studio.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -228,3 +230,40 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("STUDIO_LOG_LEVEL", "WARNING")},
 }
+
+# --- Security ---------------------------------------------------------------------------------------------------------
+# Off by default, so a local Studio on http://127.0.0.1 keeps working; STUDIO_HTTPS=on for a deployment served over
+# TLS: cookies only over HTTPS, HSTS, and plain-http requests redirected (except the probe, which load balancers and
+# orchestrators call on the internal http port). Behind a proxy that terminates TLS, name the header it sets
+# (STUDIO_TRUSTED_PROXY_HEADER=X-Forwarded-Proto) so Django knows a request came in over HTTPS: only then, because a
+# client could set that header itself where no proxy overwrites it.
+STUDIO_HTTPS = _env_bool("STUDIO_HTTPS", False)
+SESSION_COOKIE_SECURE = STUDIO_HTTPS
+CSRF_COOKIE_SECURE = STUDIO_HTTPS
+SECURE_HSTS_SECONDS = int(os.environ.get("STUDIO_HSTS_SECONDS", "31536000")) if STUDIO_HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = STUDIO_HTTPS
+SECURE_HSTS_PRELOAD = STUDIO_HTTPS and _env_bool("STUDIO_HSTS_PRELOAD", False)  # a commitment; the operator's call
+SECURE_SSL_REDIRECT = STUDIO_HTTPS and _env_bool("STUDIO_SSL_REDIRECT", True)
+SECURE_REDIRECT_EXEMPT = [r"^health$"]
+if _proxy_header := os.environ.get("STUDIO_TRUSTED_PROXY_HEADER", "").strip():
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_header.upper().replace("-", "_"), "https")
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = False  # the page scripts read the token from the cookie for the X-CSRFToken header
+CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("STUDIO_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "SAMEORIGIN"  # the artifact preview frames the raw views of the same origin
+# Every HTML page (studio.security); "" turns it off, another value replaces it (an extra img-src for a proxy, say).
+STUDIO_CONTENT_SECURITY_POLICY = os.environ.get(
+    "STUDIO_CONTENT_SECURITY_POLICY",
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "font-src 'self' data:; connect-src 'self'; object-src 'self'; base-uri 'self'; frame-ancestors 'self'; "
+    "form-action 'self'",
+)
+# Pages that draw plotly.js WebGL traces (parallel coordinates), whose regl compiles shader code with Function():
+# only these also allow 'unsafe-eval'.
+STUDIO_CSP_EVAL_VIEWS = ["tracking:run-compare"]
+# Forms: Django's bound on the number of fields (the API reads JSON bodies, bounded by STUDIO_MAX_REQUEST_BYTES).
+DATA_UPLOAD_MAX_NUMBER_FIELDS = int(os.environ.get("STUDIO_MAX_FORM_FIELDS", "1000"))

@@ -78,7 +78,10 @@
     return url;
   }
 
+  // The token for X-CSRFToken: base.html's <meta name="csrf-token">, else the csrftoken cookie, else a form's field.
   function csrfToken() {
+    const meta = document.querySelector('meta[name="csrf-token"]');
+    if (meta && meta.content) return meta.content;
     const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
     if (match) return decodeURIComponent(match[1]);
     const input = document.querySelector("input[name=csrfmiddlewaretoken]");

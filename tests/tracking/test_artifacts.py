@@ -346,10 +346,20 @@ def test_symlink_out_of_the_root_is_refused(proxy, root, outside):
     assert sorted(p.name for p in outside.iterdir()) == ["secret.txt"]
 
 
-def test_symlink_inside_the_root_is_served(proxy, root):
-    proxy.put("1/real/a.txt", b"a")
-    (root / "1/alias").symlink_to(root / "1/real", target_is_directory=True)
-    assert body(proxy.get("1/alias/a.txt")) == b"a"
+def test_symlink_inside_the_owners_folder_is_served(proxy, root):
+    proxy.put("1/run/real/a.txt", b"a")
+    (root / "1/run/alias").symlink_to(root / "1/run/real", target_is_directory=True)
+    assert body(proxy.get("1/run/alias/a.txt")) == b"a"
+
+
+def test_symlink_into_another_owners_folder_is_refused(proxy, root):
+    # Permissions are judged on a path's owner (the experiment, the run): a link must not lead to a neighbour's files.
+    proxy.put("1/run/a.txt", b"a")
+    (root / "1/other").symlink_to(root / "1/run", target_is_directory=True)
+    (root / "2").mkdir()
+    (root / "2/run").symlink_to(root / "1/run", target_is_directory=True)
+    assert proxy.get("1/other/a.txt").status_code == 400
+    assert proxy.get("2/run/a.txt").status_code == 400
 
 
 def _raw_http(url: str, request: bytes, body: bytes = b"", *, half_close: bool = False) -> tuple[int, bytes]:
@@ -777,17 +787,19 @@ def test_copy_skips_reserved_entries(proxy, root):
     assert _copy_error("1/only-reserved", "registry/1/w").error_code == "RESOURCE_DOES_NOT_EXIST"
 
 
-def test_copy_follows_symlinks_within_the_root_only(proxy, root, outside):
+def test_copy_follows_symlinks_within_the_owners_folder_only(proxy, root, outside):
     proxy.put("1/m/MLmodel", b"m")
-    proxy.put("1/shared/vocab.txt", b"vocab")
+    proxy.put("1/m/assets/vocab.txt", b"vocab")
+    proxy.put("1/shared/neighbour.txt", b"neighbour")
     (root / "1/m/secret.txt").symlink_to(outside / "secret.txt")
     (root / "1/m/outside-dir").symlink_to(outside, target_is_directory=True)
-    (root / "1/m/vocab").symlink_to(root / "1/shared", target_is_directory=True)
+    (root / "1/m/vocab").symlink_to(root / "1/m/assets", target_is_directory=True)
+    (root / "1/m/neighbour").symlink_to(root / "1/shared", target_is_directory=True)
     (root / "1/m/loop").symlink_to(root / "1/m", target_is_directory=True)
     (root / "1/m/dangling").symlink_to(root / "1/nothing")
-    assert get_artifact_store().copy("1/m", "registry/1/v") == (2, 6)
+    assert get_artifact_store().copy("1/m", "registry/1/v") == (3, 11)
     copied = root / "registry/1/v"
-    assert _files(copied) == {"MLmodel": b"m", "vocab/vocab.txt": b"vocab"}
+    assert _files(copied) == {"MLmodel": b"m", "assets/vocab.txt": b"vocab", "vocab/vocab.txt": b"vocab"}
     assert not any(p.is_symlink() for p in copied.rglob("*"))
     (root / "1/leak").mkdir()
     (root / "1/leak/secret.txt").symlink_to(outside / "secret.txt")

@@ -2,7 +2,8 @@
 
 An artifact is addressed by a relative POSIX path under ``STUDIO_ARTIFACT_ROOT``: ``mlflow-artifacts:/<path>`` is
 ``<root>/<path>``. Every public method checks its path with :func:`safe_path` (and, on disk, checks that symlinks do
-not lead out of the root), so no caller can forget to. Bodies move in bounded chunks, never whole in memory.
+not lead out of the owner's folder, the path's first two segments), so no caller can forget to. Bodies move in
+bounded chunks, never whole in memory.
 """
 
 from __future__ import annotations

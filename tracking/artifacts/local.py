@@ -138,11 +138,19 @@ class LocalArtifactStore(ArtifactStore):
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).resolve()
 
+    def _scope(self, path: str) -> Path:
+        """The folder a symlink under ``path`` must stay in: the owner's folder, the path's first two segments (a
+        run's ``<experiment>/<run>``, a version's ``registry/<model>``). Access is judged on the owner, so a link
+        into a neighbour's folder would show what the neighbour's permissions hide."""
+        return self.root.joinpath(*path.split("/")[:2]) if path else self.root
+
     def _resolve(self, path: str) -> Path:
         target = self.root / path if path else self.root
-        # A symlink inside the root must not lead out of it (MLflow: validate_path_within_directory).
+        # A symlink inside the root must not lead out of its owner's folder (MLflow only keeps it in the root:
+        # validate_path_within_directory).
         real = target.resolve()
-        if real != self.root and not real.is_relative_to(self.root):
+        scope = self._scope(path)
+        if real != scope and not real.is_relative_to(scope):
             raise invalid("Invalid path")
         return target
 
@@ -183,7 +191,8 @@ class LocalArtifactStore(ArtifactStore):
         return self._atomic_write(file_path(path), lambda out: copy_stream(stream, out))
 
     def list(self, path: str) -> list[ArtifactEntry]:
-        directory = self._resolve(safe_path(path))
+        checked = safe_path(path)
+        directory, scope = self._resolve(checked), self._scope(checked)
         if not directory.is_dir():
             return []
         entries = []
@@ -192,8 +201,8 @@ class LocalArtifactStore(ArtifactStore):
                 if child.name.startswith(RESERVED_PREFIX):
                     continue
                 try:
-                    if child.is_symlink() and not Path(child.path).resolve().is_relative_to(self.root):
-                        continue  # never reveal what lies outside the root, not even a size
+                    if child.is_symlink() and not Path(child.path).resolve().is_relative_to(scope):
+                        continue  # never reveal what lies outside the owner's folder, not even a size
                     is_dir = child.is_dir()
                     entries.append(ArtifactEntry(child.name, is_dir, None if is_dir else child.stat().st_size))
                 except FileNotFoundError:  # deleted meanwhile, or a dangling symlink
@@ -201,12 +210,13 @@ class LocalArtifactStore(ArtifactStore):
         return sorted(entries, key=lambda entry: entry.name)
 
     def walk(self, path: str) -> Iterator[tuple[str, int]]:
-        directory = self._resolve(safe_path(path))
+        checked = safe_path(path)
+        directory = self._resolve(checked)
         if directory.is_dir():
             real = directory.resolve()
-            yield from self._walk_tree(real, "", {real})
+            yield from self._walk_tree(real, "", {real}, self._scope(checked))
 
-    def _walk_tree(self, directory: Path, prefix: str, ancestors: set[Path]) -> Iterator[tuple[str, int]]:
+    def _walk_tree(self, directory: Path, prefix: str, ancestors: set[Path], scope: Path) -> Iterator[tuple[str, int]]:
         """The files under ``directory`` (a real path), named ``prefix`` + their path below it."""
         try:
             with os.scandir(directory) as scan:
@@ -217,26 +227,26 @@ class LocalArtifactStore(ArtifactStore):
             if is_reserved(child.name):
                 continue
             try:
-                found = self._walk_entry(child, directory, ancestors)
+                found = self._walk_entry(child, directory, ancestors, scope)
             except FileNotFoundError:  # deleted meanwhile, or a dangling symlink
                 continue
             if isinstance(found, Path):
                 if found in ancestors:  # back into a folder being walked, through a symlink above it
                     continue
-                yield from self._walk_tree(found, f"{prefix}{child.name}/", ancestors | {found})
+                yield from self._walk_tree(found, f"{prefix}{child.name}/", ancestors | {found}, scope)
             elif found is not None:
                 yield prefix + child.name, found
 
-    def _walk_entry(self, child: os.DirEntry, directory: Path, ancestors: set[Path]) -> Path | int | None:
+    def _walk_entry(self, child: os.DirEntry, directory: Path, ancestors: set[Path], scope: Path) -> Path | int | None:
         """What a walk makes of an entry: a directory to enter (its real path), a file's size, or None to skip."""
         if not child.is_symlink():
             if child.is_dir(follow_symlinks=False):
                 return directory / child.name
             return child.stat(follow_symlinks=False).st_size if child.is_file(follow_symlinks=False) else None
-        # A symlink is followed as list and open serve it, but never out of the root, into reserved entries or round
-        # a cycle (as copies do).
+        # A symlink is followed as list and open serve it, but never out of the owner's folder, into reserved entries
+        # or round a cycle (as copies do).
         real = Path(child.path).resolve()
-        if not self._followable(real, ancestors):
+        if not self._followable(real, ancestors, scope):
             return None
         if real.is_dir():
             return real
@@ -265,7 +275,7 @@ class LocalArtifactStore(ArtifactStore):
             with _os_errors(target_path):
                 target.parent.mkdir(parents=True, exist_ok=True)
                 self._resolve(target_path)  # again: a parent created concurrently may be a symlink
-            counts = self._copy_into(source.resolve(), staging, source_path)
+            counts = self._copy_into(source.resolve(), staging, source_path, self._scope(source_path))
             _publish(staging, target, target_path)
         except BaseException:
             _remove(staging)
@@ -273,18 +283,18 @@ class LocalArtifactStore(ArtifactStore):
             raise
         return counts
 
-    def _copy_into(self, source: Path, staging: Path, source_path: str) -> tuple[int, int]:
+    def _copy_into(self, source: Path, staging: Path, source_path: str, scope: Path) -> tuple[int, int]:
         with _os_errors(source_path):
             if source.is_dir():
                 staging.mkdir()
-                files, size = self._copy_tree(source, staging, {source})
+                files, size = self._copy_tree(source, staging, {source}, scope)
             else:
                 files, size = 1, _snapshot(source, staging)
         if not files:
             raise not_found(f"No files under '{source_path}'")
         return files, size
 
-    def _copy_tree(self, source: Path, target: Path, ancestors: set[Path]) -> tuple[int, int]:
+    def _copy_tree(self, source: Path, target: Path, ancestors: set[Path], scope: Path) -> tuple[int, int]:
         """Files and bytes copied from the directory ``source`` (a real path) into the new directory ``target``."""
         files = size = 0
         with os.scandir(source) as children:
@@ -292,20 +302,20 @@ class LocalArtifactStore(ArtifactStore):
                 if is_reserved(child.name):
                     continue
                 real = Path(child.path).resolve()
-                if child.is_symlink() and not self._followable(real, ancestors):
+                if child.is_symlink() and not self._followable(real, ancestors, scope):
                     continue
                 if real.is_dir():
                     (target / child.name).mkdir()
-                    more_files, more_bytes = self._copy_tree(real, target / child.name, ancestors | {real})
+                    more_files, more_bytes = self._copy_tree(real, target / child.name, ancestors | {real}, scope)
                     files, size = files + more_files, size + more_bytes
                 elif real.is_file():
                     files, size = files + 1, size + _snapshot(real, target / child.name)
         return files, size
 
-    def _followable(self, real: Path, ancestors: set[Path]) -> bool:
-        # A symlink is copied as what it points to (as list and open serve it), unless that lies out of the root, in
-        # Studio's reserved entries, or is a directory being copied (a cycle).
-        if real in ancestors or not real.is_relative_to(self.root):
+    def _followable(self, real: Path, ancestors: set[Path], scope: Path) -> bool:
+        # A symlink is copied as what it points to (as list and open serve it), unless that lies out of the owner's
+        # folder, in Studio's reserved entries, or is a directory being copied (a cycle).
+        if real in ancestors or not real.is_relative_to(scope):
             return False
         return not any(is_reserved(part) for part in real.relative_to(self.root).parts)
 
