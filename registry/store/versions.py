@@ -385,12 +385,14 @@ def versions_for_run(*, run_id: str, visible: Visibility = EVERYTHING) -> list[M
 
 @dataclass(frozen=True)
 class Lineage:
-    """Where a version came from: its run, logged model and experiment (None where unknown, or purged since)."""
+    """Where a version came from: its run, logged model and experiment (None where unknown, purged since, or in an
+    experiment the viewer may not read: then ``hidden``)."""
 
     version: ModelVersion
     run: Run | None
     logged_model: LoggedModel | None
     experiment: Experiment | None
+    hidden: bool = False
 
 
 def get_lineage(*, name: str, version: str | int, readable: Visibility = EVERYTHING) -> Lineage:
@@ -401,7 +403,8 @@ def get_lineage(*, name: str, version: str | int, readable: Visibility = EVERYTH
     logged = LoggedModel.objects.filter(pk=row.model_id).first() if row.model_id else None
     experiment_id = row.experiment_id if row.experiment_id is not None else getattr(run, "experiment_id", None)
     experiment = Experiment.objects.filter(pk=experiment_id).first() if experiment_id is not None else None
+    found = (run, logged, experiment)
     run = run if run is None or readable.allows(run.experiment_id) else None
     logged = logged if logged is None or readable.allows(logged.experiment_id) else None
     experiment = experiment if experiment is None or readable.allows(experiment.pk) else None
-    return Lineage(row, run, logged, experiment)
+    return Lineage(row, run, logged, experiment, hidden=found != (run, logged, experiment))

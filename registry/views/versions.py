@@ -19,6 +19,7 @@ from registry.access import model_in_path
 from registry.models import ModelVersion, Stage
 from registry.store import versions as store
 from studio.api import request_user
+from studio.auth import permissions
 from studio.auth.access import access, on
 from studio.auth.permissions import EDIT, MANAGE, READ
 from studio.errors import StudioError, not_found
@@ -86,7 +87,9 @@ def _tab_context(tab: str, version: ModelVersion) -> dict[str, Any]:
 def _render(request: HttpRequest, name: str, version: str, tab: str, status: int = 200, **forms: Any) -> HttpResponse:
     """The page on ``tab``; ``forms`` reopens a refused form with what was typed and its error."""
     try:
-        lineage = store.get_lineage(name=name, version=version)
+        lineage = store.get_lineage(
+            name=name, version=version, readable=permissions.visibility(request.user, "experiment")
+        )
     except StudioError as exc:
         raise Http404(exc.message) from None
     row = lineage.version

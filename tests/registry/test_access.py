@@ -278,6 +278,20 @@ def test_lineage_leaves_out_an_unreadable_run(
     assert body["model_version"]["version"] == "1"
 
 
+def test_version_page_hides_an_unreadable_source_run(
+    model: RegisteredModel, experiment_id: str, alice: User, auth_on: None
+) -> None:
+    client = Client()
+    client.force_login(alice)
+    link = f'href="/experiments/{experiment_id}/"'
+    assert link in client.get("/models/m/versions/1/").content.decode()
+    permissions.set_permission(kind="experiment", object_id=int(experiment_id), user=alice, level=NO_PERMISSIONS)
+    page = client.get("/models/m/versions/1/").content.decode()
+    assert link not in page
+    assert "/runs/" not in page
+    assert "(not visible to you)" in page
+
+
 # --- where a version's files come from --------------------------------------------------------------------------------
 
 
