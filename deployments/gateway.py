@@ -105,6 +105,8 @@ class Routes:
         self._lock = threading.Lock()
 
     def get(self, name: str) -> Route | None:
+        if "\x00" in name:
+            return None  # no endpoint has one (and PostgreSQL refuses it in a query)
         route = self._routes.get(name)
         if route is not None and time.monotonic() - route.loaded_at < cache_seconds():
             return route

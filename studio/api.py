@@ -229,11 +229,24 @@ def _read_args(request: HttpRequest, path_kwargs: dict[str, Any]) -> Args:
             raise invalid(f"Malformed JSON request body: {exc}") from None
         if not isinstance(data, dict):
             raise invalid("The request body must be a JSON object.")
+        # JSON can carry NUL only as an escape; PostgreSQL cannot store it (the middleware refuses it elsewhere).
+        if b"\\u0000" in body and _holds_nul(data):
+            raise invalid("Request parameters must not contain NUL (0x00) characters.")
     # Some clients send fields of POST requests as query parameters too; the body wins.
     for key in request.GET:
         data.setdefault(key, request.GET.get(key))
     data.update(path_kwargs)
     return Args(data)
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
 
 
 def _json_body(request: HttpRequest) -> bytes:

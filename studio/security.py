@@ -1,4 +1,4 @@
-"""Response hardening that Django does not ship: a Content-Security-Policy on every page.
+"""Hardening that Django does not ship: a Content-Security-Policy on every page, and no NUL character in a request.
 
 Django 5.2 has no CSP support and the policy is one header, so a small middleware does it rather than django-csp.
 Studio's pages load only their own static scripts (no inline ``<script>``, no ``on…=`` handlers), so ``script-src
@@ -15,7 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponseBase
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseBase
+
+NUL_MESSAGE = "Request parameters must not contain NUL (0x00) characters."
 
 
 def _is_html(response: HttpResponseBase) -> bool:
@@ -52,4 +55,37 @@ class ContentSecurityPolicyMiddleware:
         if match is not None and match.view_name in settings.STUDIO_CSP_EVAL_VIEWS:
             policy = with_eval(policy)
         response["Content-Security-Policy"] = policy
+        return response
+
+
+def has_nul(request: HttpRequest) -> bool:
+    """Whether the path, the query string or a form body carries a NUL character (JSON bodies: ``studio.api``)."""
+    if "\x00" in request.path_info:
+        return True
+    if "%00" in request.META.get("QUERY_STRING", ""):
+        return True
+    if request.method in ("POST", "PUT", "PATCH") and request.content_type == "application/x-www-form-urlencoded":
+        try:
+            body = request.body
+        except RequestDataTooBig:
+            return False  # Django answers that itself
+        return b"%00" in body or b"\x00" in body
+    return False
+
+
+class RefuseNulMiddleware:
+    """Refuse requests with NUL characters before any view or access rule sees them: PostgreSQL cannot hold one in a
+    text column and psycopg raises on it, so a NUL in a name or a filter would otherwise be a 500 (SQLite stores it)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        if not has_nul(request):
+            return self.get_response(request)
+        if request.path.startswith(("/api/", "/ajax-api/")):
+            from studio.api import error_response
+
+            return error_response("INVALID_PARAMETER_VALUE", NUL_MESSAGE, 400)
+        response: HttpResponse = HttpResponseBadRequest(NUL_MESSAGE, content_type="text/plain")
         return response

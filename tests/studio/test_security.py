@@ -371,6 +371,45 @@ document.addEventListener("securitypolicyviolation", (e) => {
 """
 
 
+@pytest.mark.parametrize(
+    ("method", "url", "body", "content_type"),
+    [
+        ("get", "/api/2.0/mlflow/experiments/get-by-name?experiment_name=a%00b", None, None),
+        ("post", "/api/2.0/mlflow/experiments/create", b'{"name": "a\\u0000b"}', "application/json"),
+        (
+            "post",
+            "/api/2.0/mlflow/runs/log-batch",
+            b'{"run_id": "x", "tags": [{"key": "k", "value": "\\u0000"}]}',
+            "application/json",
+        ),
+        ("get", "/api/2.0/mlflow/logged-models/a%00b", None, None),
+        ("get", "/experiments/?q=a%00b", None, None),
+        ("post", "/experiments/create/", b"name=a%00b", "application/x-www-form-urlencoded"),
+    ],
+)
+def test_nul_characters_are_refused_before_reaching_the_database(
+    client: Client, db: None, method: str, url: str, body: bytes | None, content_type: str | None
+) -> None:
+    """PostgreSQL cannot store NUL in text and psycopg raises on it: a 400 (MLflow's envelope on the API), not a 500."""
+    response = client.get(url) if method == "get" else client.post(url, body, content_type=content_type)
+    assert response.status_code == 400, response.content
+    if url.startswith("/api/"):
+        assert orjson.loads(response.content)["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert "NUL" in response.content.decode()
+    assert (
+        client.post(
+            "/api/2.0/mlflow/experiments/create", b'{"name": "a\\\\u0000b"}', content_type="application/json"
+        ).status_code
+        == 200
+    )  # a backslash and "u0000": plain text
+
+
+def test_the_gateway_answers_404_for_an_endpoint_name_with_nul(client: Client, db: None) -> None:
+    from deployments.gateway import ROUTES
+
+    assert ROUTES.get("a\x00b") is None
+
+
 @pytest.mark.live
 @pytest.mark.csp
 def test_pages_and_charts_run_under_the_policy_in_chromium(page: Any, screenshot: Any, tracking_uri: str) -> None:
