@@ -151,8 +151,9 @@ class AuthMiddleware:
             rule.check(request, kwargs)
         except StudioError as exc:
             return self.refuse(request, exc)
-        # API views are exempt for header-authenticated clients; a browser's session still needs the CSRF token.
-        session = request.studio_auth == "session"  # type: ignore[attr-defined]
+        # API views are exempt for header-authenticated clients; a browser's session still needs the CSRF token (an
+        # anonymous request has no session to protect).
+        session = request.studio_auth == "session" and request.user.is_authenticated  # type: ignore[attr-defined]
         if unsafe and session and getattr(view, "csrf_exempt", False) and (reason := csrf_failure(request)):
             return self.refuse(request, denied(f"CSRF check failed: {reason}"))
         return None

@@ -118,6 +118,9 @@ def test_anonymous_is_401_and_undeclared_view_is_refused(alice: User) -> None:
     assert response.status_code == 403
     assert orjson.loads(response.content)["error_code"] == "PERMISSION_DENIED"
     assert Client().post("/api/public", b"{}", content_type="application/json").status_code == 200
+    # Nobody signed in, so no session to protect: an anonymous POST needs no CSRF token.
+    anonymous = Client(enforce_csrf_checks=True)
+    assert anonymous.post("/api/public", b"{}", content_type="application/json").status_code == 200
 
 
 def test_basic_credentials_and_their_rate_limit(alice: User, settings: Any) -> None:
