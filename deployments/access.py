@@ -16,29 +16,10 @@ from django.http import HttpRequest
 from deployments.models import Deployment
 from deployments.services import served_models, with_served_model
 from registry.access import model_ids
-from studio.api import Args, request_args
 from studio.auth import permissions
-from studio.auth.access import Locator
-from studio.errors import StudioError
+from studio.auth.access import Locator, request_field
 
 KIND = "registered_model"
-
-
-def _args(request: HttpRequest, kwargs: dict[str, Any]) -> Args | None:
-    try:
-        return request_args(request, kwargs)
-    except StudioError:
-        return None  # a malformed body: the view answers the same 400
-
-
-def _field(request: HttpRequest, kwargs: dict[str, Any], field: str) -> str:
-    args = _args(request, kwargs)
-    if args is None:
-        return ""
-    try:
-        return args.str(field, default="") or ""
-    except StudioError:
-        return ""  # a mistyped field: the view refuses it with its own message
 
 
 def _endpoint_models(name: str) -> list[int]:
@@ -49,7 +30,7 @@ def endpoint_named(field: str = "name") -> Locator:
     """API: the models served by the endpoint the request's ``field`` names."""
 
     def locate(request: HttpRequest, kwargs: dict[str, Any]) -> Iterable[int]:
-        return _endpoint_models(_field(request, kwargs, field))
+        return _endpoint_models(request_field(request, kwargs, field))
 
     return locate
 
@@ -74,20 +55,20 @@ def _deployment_model(endpoint: str, name: str) -> list[int]:
 
 def deployment_named(request: HttpRequest, kwargs: dict[str, Any]) -> Iterable[int]:
     """API: the model served by the deployment ``name`` of endpoint ``endpoint``."""
-    return _deployment_model(_field(request, kwargs, "endpoint"), _field(request, kwargs, "name"))
+    return _deployment_model(request_field(request, kwargs, "endpoint"), request_field(request, kwargs, "name"))
 
 
 def new_deployment(request: HttpRequest, kwargs: dict[str, Any]) -> Iterable[int]:
     """``deployments/create``: the model to deploy, and the models the endpoint serves already, since a new
     deployment takes a share of their traffic (with weight 100, all of it)."""
-    endpoint = _field(request, kwargs, "endpoint")
-    return sorted({*model_ids(_field(request, kwargs, "model_name")), *_endpoint_models(endpoint)})
+    endpoint = request_field(request, kwargs, "endpoint")
+    return sorted({*model_ids(request_field(request, kwargs, "model_name")), *_endpoint_models(endpoint)})
 
 
 def changed_deployment(request: HttpRequest, kwargs: dict[str, Any]) -> Iterable[int]:
     """``deployments/update``: the model the deployment serves, and the one it is to serve (``model_name``)."""
     current = deployment_named(request, kwargs)
-    return sorted({*current, *model_ids(_field(request, kwargs, "model_name"))})
+    return sorted({*current, *model_ids(request_field(request, kwargs, "model_name"))})
 
 
 def visible_models(request: HttpRequest) -> permissions.Visibility:

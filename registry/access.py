@@ -21,9 +21,9 @@ from mlflow.store.artifact.utils.models import _parse_model_uri
 
 from registry.models import RegisteredModel
 from registry.store import events, sources
-from studio.api import Args, request_args
+from studio.api import Args
 from studio.auth import permissions
-from studio.auth.access import Locator, Rule, denied
+from studio.auth.access import Locator, Rule, denied, request_field, request_fields
 from studio.errors import StudioError
 from tracking.access import artifact_owner, canonical_id
 from tracking.models import LoggedModel, Run
@@ -38,29 +38,11 @@ def model_ids(name: object) -> list[int]:
     return list(RegisteredModel.objects.filter(name=name).values_list("pk", flat=True)[:1])
 
 
-def _args(request: HttpRequest, kwargs: dict[str, Any]) -> Args | None:
-    """The request's fields, or None when they cannot be read (the view answers the 400)."""
-    try:
-        return request_args(request, kwargs)
-    except StudioError:
-        return None
-
-
-def _field(request: HttpRequest, kwargs: dict[str, Any], field: str) -> str:
-    args = _args(request, kwargs)
-    if args is None:
-        return ""
-    try:
-        return args.str(field, default="") or ""
-    except StudioError:
-        return ""
-
-
 def model_named(field: str = "name") -> Locator:
     """API: the registered model named by the request's ``field`` (MLflow's ``name``)."""
 
     def locate(request: HttpRequest, kwargs: dict[str, Any]) -> Iterable[int]:
-        return model_ids(_field(request, kwargs, field))
+        return model_ids(request_field(request, kwargs, field))
 
     return locate
 
@@ -76,7 +58,7 @@ def model_in_path(kwarg: str = "name") -> Locator:
 
 def trail_models(request: HttpRequest, kwargs: dict[str, Any]) -> Iterable[int]:
     """The models a name stands for in the audit trail: the live one, else the deleted ones that had the name."""
-    name = _field(request, kwargs, "name")
+    name = request_field(request, kwargs, "name")
     if not name:
         return []
     try:
@@ -87,7 +69,7 @@ def trail_models(request: HttpRequest, kwargs: dict[str, Any]) -> Iterable[int]:
 
 def run_experiment(request: HttpRequest, kwargs: dict[str, Any]) -> Iterable[int]:
     """The experiment of the request's ``run_id`` (or MLflow's legacy ``run_uuid``)."""
-    run_id = _field(request, kwargs, "run_id") or _field(request, kwargs, "run_uuid")
+    run_id = request_field(request, kwargs, "run_id") or request_field(request, kwargs, "run_uuid")
     if not run_id:
         return []
     return list(Run.objects.filter(pk=run_id).values_list("experiment_id", flat=True)[:1])
@@ -170,7 +152,7 @@ class _SourceReadable(Rule):
 
     def check(self, request: HttpRequest, kwargs: dict[str, Any]) -> None:
         super().check(request, kwargs)
-        args = _args(request, kwargs)
+        args = request_fields(request, kwargs)
         if args is None:
             return
         owners = source_owners(args)

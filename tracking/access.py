@@ -24,7 +24,7 @@ from django.http import HttpRequest
 
 from studio.api import Args, request_args
 from studio.auth import permissions
-from studio.auth.access import STAFF, Locator, Rule, on
+from studio.auth.access import STAFF, Locator, Rule, on, request_fields
 from studio.errors import StudioError
 from tracking.artifacts import safe_path
 from tracking.models import Experiment, LoggedModel, Run
@@ -79,16 +79,9 @@ def experiments_of_models(model_ids: Iterable[Any]) -> list[int]:
     return list(LoggedModel.objects.filter(pk__in=wanted).values_list("experiment_id", flat=True).distinct())
 
 
-def _args(request: HttpRequest, kwargs: dict[str, Any]) -> Args | None:
-    try:
-        return request_args(request, kwargs)
-    except StudioError:
-        return None  # a malformed body: the view answers the same 400
-
-
 def _field_locator(read: Callable[[Args], Iterable[Any]], resolve: Callable[[Iterable[Any]], list[int]]) -> Locator:
     def locate(request: HttpRequest, kwargs: dict[str, Any]) -> list[int]:
-        args = _args(request, kwargs)
+        args = request_fields(request, kwargs)
         if args is None:
             return []
         try:

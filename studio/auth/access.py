@@ -21,10 +21,31 @@ from typing import Any
 
 from django.http import HttpRequest
 
+from studio.api import Args, request_args
 from studio.auth import permissions, resources
 from studio.errors import StudioError
 
 Locator = Callable[[HttpRequest, dict[str, Any]], Iterable[int]]
+
+
+def request_fields(request: HttpRequest, kwargs: dict[str, Any]) -> Args | None:
+    """The request's fields as its API view reads them (the parse is shared), or None when they cannot be read: a
+    locator then finds nothing and the view answers the same 400."""
+    try:
+        return request_args(request, kwargs)
+    except StudioError:
+        return None
+
+
+def request_field(request: HttpRequest, kwargs: dict[str, Any], name: str) -> str:
+    """One string field of the request, "" when absent, unreadable or mistyped (the view refuses those itself)."""
+    args = request_fields(request, kwargs)
+    if args is None:
+        return ""
+    try:
+        return args.str(name, default="") or ""
+    except StudioError:
+        return ""
 
 
 def unauthenticated() -> StudioError:
