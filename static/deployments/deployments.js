@@ -90,20 +90,7 @@
     node.hidden = !message;
   }
 
-  async function copyText(text) {
-    if (navigator.clipboard && window.isSecureContext) {
-      await navigator.clipboard.writeText(text);
-      return;
-    }
-    // Plain-HTTP servers on another host have no clipboard API: copy through a selected, off-screen text area.
-    const area = el("textarea", { readonly: true, style: "position:fixed;left:-9999px" });
-    area.value = text;
-    document.body.appendChild(area);
-    area.select();
-    const ok = document.execCommand("copy");
-    area.remove();
-    if (!ok) throw new Error("copy refused");
-  }
+  const copyText = Studio.copyText;
 
   // A button that copies what `source()` returns and says so in `status` (an aria-live element).
   function copyButton(button, source, status) {

@@ -3,23 +3,7 @@
 (function () {
   "use strict";
 
-  async function copyText(text) {
-    if (navigator.clipboard && window.isSecureContext) {
-      await navigator.clipboard.writeText(text);
-      return;
-    }
-    // Plain-HTTP servers on another host have no clipboard API: copy through a selected, off-screen text area.
-    const area = document.createElement("textarea");
-    area.value = text;
-    area.setAttribute("readonly", "");
-    area.style.position = "fixed";
-    area.style.left = "-9999px";
-    document.body.appendChild(area);
-    area.select();
-    const ok = document.execCommand("copy");
-    area.remove();
-    if (!ok) throw new Error("copy refused");
-  }
+  const copyText = Studio.copyText;
 
   function startCopyButtons() {
     const status = document.querySelector("[data-copy-status]");

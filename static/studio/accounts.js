@@ -2,22 +2,7 @@
 (function () {
   "use strict";
 
-  async function copyText(text) {
-    if (navigator.clipboard && window.isSecureContext) {
-      await navigator.clipboard.writeText(text);
-      return;
-    }
-    // Plain-HTTP servers on another host have no clipboard API: copy through a selected, off-screen text area.
-    const area = document.createElement("textarea");
-    area.readOnly = true;
-    area.className = "offscreen-copy";
-    area.value = text;
-    document.body.appendChild(area);
-    area.select();
-    const ok = document.execCommand("copy");
-    area.remove();
-    if (!ok) throw new Error("copy refused");
-  }
+  const copyText = Studio.copyText;
 
   document.addEventListener("DOMContentLoaded", () => {
     const status = document.querySelector("[data-copy-status]");

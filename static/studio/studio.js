@@ -182,8 +182,27 @@
     }
   }
 
+  // Put `text` on the clipboard; rejects when the browser refuses. Plain-HTTP servers on another host have no
+  // clipboard API: then copy through a selected, off-screen text area.
+  async function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      await navigator.clipboard.writeText(text);
+      return;
+    }
+    const area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.className = "offscreen-copy";
+    document.body.appendChild(area);
+    area.select();
+    const ok = document.execCommand("copy");
+    area.remove();
+    if (!ok) throw new Error("copy refused");
+  }
+
   window.Studio = {
     chartLayout, themeChart, onThemeChange, currentTheme, updateUrl, fetchJSON, csrfToken, debounce, loadListing,
+    copyText,
   };
 })();
 
